@@ -1,0 +1,11 @@
+"""Gymnasium-style text environments and their task suites.
+
+Importing this package registers the built-in environments; look them up with `get_entry(name)`.
+"""
+
+from environments.base import EnvEntry, Environment, TaskSpec, get_entry, register, registered
+
+__all__ = ["EnvEntry", "Environment", "TaskSpec", "get_entry", "register", "registered"]
+
+import environments.code  # noqa: F401  (registers `code`)
+import environments.household  # noqa: E402,F401  (registers `household`)

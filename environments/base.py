@@ -1,0 +1,101 @@
+"""The environment contract (gymnasium-style, text in and text out) and the environment registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task an environment can be reset to: what the agent is asked and how it is judged."""
+
+    task_id: str
+    """Stable identifier, unique within its suite (e.g. `HumanEval/0`, `easy/017`)."""
+    instruction: str
+    """What the agent is asked to do, in words."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Environment-specific payload (tests, entry point, room layout, ...)."""
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """Gymnasium's contract over text: deterministic given the seed, so any state can be rebuilt by replay.
+
+    `info` from `reset`/`step` may carry `admissible_actions` (list[str]) and `feedback` (str):
+    what the environment can tell the agent about why an action failed.
+    """
+
+    task: TaskSpec
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode; returns the first observation and info."""
+        ...
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Apply the agent's action; returns (observation, reward, terminated, truncated, info)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (sandboxes, engines)."""
+        ...
+
+
+class EnvFactory(Protocol):
+    """Builds an environment for one task of a suite.
+
+    The runner passes `max_attempts`, `max_steps` and shared resources (e.g. `sandbox`) as keywords;
+    a factory uses those it understands and ignores the rest.
+    """
+
+    def __call__(self, task: TaskSpec, **kwargs: Any) -> Environment: ...
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """A registered environment kind: how to list its tasks and how to build an env for one."""
+
+    name: str
+    """Registry id used on the CLI (`--env code`)."""
+    load_tasks: Callable[..., list[TaskSpec]]
+    """(suite, split, limit) -> tasks."""
+    make: EnvFactory
+    """Builds an environment for one task."""
+    system_prompt: str
+    """The agent's system prompt for this environment (may hold few-shot examples)."""
+    parse_action: Callable[[str], str] = str.strip
+    """Turns the model's reply into the action sent to `step` (the code env takes the whole reply)."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences for the model's reply (e.g. a newline for one-line commands)."""
+    max_tokens: int = 384
+    """Default generation budget per reply."""
+    suites: tuple[str, ...] = ()
+    """Built-in suite names (for help and error messages)."""
+    splits: tuple[str, ...] = ()
+    """Split names the tasks come in."""
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register(entry: EnvEntry) -> None:
+    """Add an environment kind to the registry (later entries with the same name replace earlier ones)."""
+    _REGISTRY[entry.name] = entry
+
+
+def get_entry(name: str) -> EnvEntry:
+    """The registered environment `name`; raises KeyError naming the known ones."""
+    import environments  # noqa: F401  (registers the built-in environments)
+
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"unknown environment {name!r}; known environments: {known}") from None
+
+
+def registered() -> list[str]:
+    import environments  # noqa: F401
+
+    return sorted(_REGISTRY)
