@@ -1,0 +1,46 @@
+"""An offline household environment that speaks ALFWorld's language.
+
+Six ALFWorld task types in procedurally generated kitchens, bedrooms, bathrooms and living
+rooms; `train` / `valid_seen` / `valid_unseen` splits; an oracle expert; ReAct prompting.
+"""
+
+from environments.base import EnvEntry, register
+from environments.household.env import HouseholdConfig, HouseholdEnv, HouseholdSnapshot, make_env
+from environments.household.expert import demo_plan, expert_action, expert_plan
+from environments.household.generate import SPLIT_SIZES, SUITE, load_tasks, make_task
+from environments.household.prompts import build_system_prompt, parse_action
+from environments.household.vocab import TASK_TYPES
+
+SYSTEM_PROMPT = build_system_prompt()
+"""The default ReAct system prompt (instructions + two expert episodes from train)."""
+
+register(
+    EnvEntry(
+        name="household",
+        load_tasks=load_tasks,
+        make=make_env,
+        system_prompt=SYSTEM_PROMPT,
+        parse_action=parse_action,
+        stop=("\n",),
+        max_tokens=48,
+        suites=(SUITE,),
+        splits=tuple(SPLIT_SIZES),
+    )
+)
+
+__all__ = [
+    "SPLIT_SIZES",
+    "SYSTEM_PROMPT",
+    "TASK_TYPES",
+    "HouseholdConfig",
+    "HouseholdEnv",
+    "HouseholdSnapshot",
+    "build_system_prompt",
+    "demo_plan",
+    "expert_action",
+    "expert_plan",
+    "load_tasks",
+    "make_env",
+    "make_task",
+    "parse_action",
+]

@@ -1,0 +1,85 @@
+"""ReAct prompting in ALFWorld's style: the system prompt with expert few-shot episodes, and the action parser."""
+
+from __future__ import annotations
+
+from environments.base import TaskSpec
+from environments.household.env import HouseholdEnv
+from environments.household.expert import demo_plan
+from environments.household.generate import SPLIT_SIZES, make_task
+from environments.household.vocab import TASK_TYPES
+
+INSTRUCTIONS = """You are an agent in a household. Interact with the room to solve the task.
+Reply with exactly one line: either a command or a thought that starts with "think:".
+Commands: go to (receptacle), open (receptacle), close (receptacle), take (object) from (receptacle), \
+move (object) to (receptacle), use (object), heat (object) with (receptacle), \
+cool (object) with (receptacle), clean (object) with (receptacle), examine (something), inventory, look.
+Names carry their number, e.g. "take mug 1 from countertop 2". You must be at a receptacle to interact \
+with it, and you carry at most one object. Cabinets, drawers, fridges, microwaves and safes must be \
+opened before you can see, take or put things inside. Heat with a microwave, cool with a fridge, clean \
+with a sinkbasin. To look at something under a lamp, hold it and use the lamp.
+A thought changes nothing and is answered "OK.". A command that is not valid is answered \
+"Nothing happens.\""""
+
+DEMO_TYPES: tuple[str, ...] = ("pick_clean_then_place", "look_at_obj_in_light")
+"""Task types of the default few-shot examples."""
+_DEMO_SCAN = 120
+_DEMO_MIN_ACTIONS = 5
+
+
+def parse_action(reply: str) -> str:
+    """The command in a model reply: first non-empty line, without a leading `>`/`Action:`, lowercased."""
+    if not isinstance(reply, str):
+        return ""
+    line = next((ln for ln in reply.splitlines() if ln.strip()), "")
+    text = line.strip()
+    while True:
+        if text.startswith(">"):
+            text = text[1:].lstrip()
+        elif text.lower().startswith("action:"):
+            text = text[len("action:") :].lstrip()
+        else:
+            break
+    return " ".join(text.lower().split())
+
+
+def episode_text(task: TaskSpec, plan: list[str]) -> str:
+    """A transcript in the prompt's format: opening observation, then `> action` and observation lines."""
+    env = HouseholdEnv(task)
+    obs, _ = env.reset()
+    lines = [obs]
+    for action in plan:
+        obs, *_ = env.step(action)
+        lines += [f"> {action}", obs]
+    return "\n".join(lines)
+
+
+def demo_task(task_type: str) -> TaskSpec:
+    """The train task used as the few-shot example of `task_type`: the shortest searching episode.
+
+    Ties go to the room with fewer receptacles; the choice is fixed, so the prompt never changes.
+    """
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task type {task_type!r}; known: {', '.join(TASK_TYPES)}")
+    best: tuple[tuple[int, int], TaskSpec] | None = None
+    start = TASK_TYPES.index(task_type)
+    for index in range(start, min(_DEMO_SCAN * len(TASK_TYPES), SPLIT_SIZES["train"]), len(TASK_TYPES)):
+        task = make_task("train", index)
+        env = HouseholdEnv(task)
+        actions = demo_plan(env, think=False)
+        if len(actions) < _DEMO_MIN_ACTIONS:
+            continue
+        key = (len(actions), len(env.world.layout.receptacles))
+        if best is None or key < best[0]:
+            best = (key, task)
+    assert best is not None
+    return best[1]
+
+
+def build_system_prompt(task_types: tuple[str, ...] = DEMO_TYPES) -> str:
+    """Instructions plus one expert episode (with thoughts) per task type in `task_types`."""
+    parts = [INSTRUCTIONS, f"Here {'is an example' if len(task_types) == 1 else 'are examples'}."]
+    for task_type in task_types:
+        task = demo_task(task_type)
+        parts.append(episode_text(task, demo_plan(HouseholdEnv(task), think=True)))
+    parts.append("Now it is your turn.")
+    return "\n\n".join(parts)
