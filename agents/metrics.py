@@ -1,0 +1,72 @@
+"""Metrics over trajectories: unbiased pass@k, success by step, intervals, throughput."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from agents.types import Trajectory
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k) for n samples of which c passed."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per task, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+    """Mean pass@k over tasks given (n, c) per task."""
+    values = [pass_at_k(n, c, k) for n, c in counts]
+    return sum(values) / len(values) if values else 0.0
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a success rate."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = successes / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def ks_for(samples: int) -> list[int]:
+    """The k values worth reporting for `samples` samples per task."""
+    return sorted({k for k in (1, 5, 10, 100, samples) if k <= samples})
+
+
+def summarize(trajectories: Sequence[Trajectory], *, step_rows: int = 10) -> dict:
+    """pass@k over tasks, success within each of the first steps, token throughput."""
+    per_task: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajectories:
+        per_task[t.task_id].append(t)
+    counts = [(len(ts), sum(t.success for t in ts)) for ts in per_task.values()]
+    n_min = min((n for n, _ in counts), default=0)
+    total = len(trajectories)
+    successes = sum(t.success for t in trajectories)
+    longest = max((len(t.steps) for t in trajectories), default=0)
+    by_step = {
+        a: sum(t.success and len(t.steps) <= a for t in trajectories) / total if total else 0.0
+        for a in range(1, min(longest, step_rows) + 1)
+    }
+    tokens = sum(s.num_tokens for t in trajectories for s in t.steps)
+    gen_seconds = sum(s.gen_seconds for t in trajectories for s in t.steps)
+    lo, hi = wilson_interval(successes, total)
+    return {
+        "tasks": len(per_task),
+        "trajectories": total,
+        "successes": successes,
+        "success_rate": successes / total if total else 0.0,
+        "success_rate_ci95": [lo, hi],
+        "pass_at_k": {str(k): mean_pass_at_k(counts, k) for k in ks_for(n_min)} if n_min else {},
+        "success_by_step": {str(a): v for a, v in by_step.items()},
+        "steps": sum(len(t.steps) for t in trajectories),
+        "generated_tokens": tokens,
+        "generation_seconds": gen_seconds,
+        "tokens_per_second": tokens / gen_seconds if gen_seconds else 0.0,
+    }

@@ -1,0 +1,215 @@
+"""Running an agent over a task suite: K samples per task, every step stored, resumable after a kill."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from agents.graph import Episode, PolicyConfig, build_graph, run_graph
+from agents.metrics import summarize
+from agents.store import Store, new_id
+from agents.types import LLM, Step, Trajectory
+from environments.base import EnvEntry, Environment, TaskSpec, get_entry
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = "kintsugi.db"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What `kintsugi run` does; stored with the run so that `--resume` repeats it exactly."""
+
+    env: str = "code"
+    """Registered environment (`code`, `household`)."""
+    suite: str | None = None
+    """Task suite: a built-in name or a HumanEval-format file (None: the environment's default)."""
+    split: str | None = None
+    """Split of the suite (None: all tasks)."""
+    samples: int = 1
+    """Trajectories sampled per task (K of pass@k)."""
+    max_attempts: int = 3
+    """Solutions the agent may submit per code task."""
+    max_steps: int | None = None
+    """Steps per episode (None: max_attempts for code, 50 otherwise)."""
+    temperature: float | None = None
+    """Sampling temperature (None: 0 for one sample, 0.8 for several)."""
+    max_tokens: int | None = None
+    """Tokens per reply (None: the environment's default)."""
+    limit: int | None = None
+    """Use only the first N tasks."""
+    seed: int = 0
+    """Seed for environments and sampling."""
+    batch_size: int = 8
+    """Episodes advanced together (one batched LLM call per turn)."""
+    backend: str = "transformers"
+    """LLM backend."""
+    model: str = "smollm2"
+    """Model name for the backend."""
+    adapter: str | None = None
+    """LoRA adapter for the model."""
+
+    def resolved_max_steps(self) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        return self.max_attempts if self.env == "code" else 50
+
+    def resolved_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.samples == 1 else 0.8
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a run: its id, where it is stored, and its metrics."""
+
+    run_id: str
+    store_path: Path
+    metrics: dict[str, Any]
+
+
+def trajectory_seed(seed: int, task_id: str, sample_index: int) -> int:
+    return zlib.crc32(f"{seed}:{task_id}:{sample_index}".encode()) & 0x7FFFFFFF
+
+
+class ReplayMismatch(RuntimeError):
+    """Replaying stored actions did not reproduce the stored observations."""
+
+
+def make_env(entry: EnvEntry, task: TaskSpec, config: RunConfig, resources: dict[str, Any]) -> Environment:
+    return entry.make(task, max_attempts=config.max_attempts, max_steps=config.resolved_max_steps(), **resources)
+
+
+def replay(env: Environment, traj: Trajectory) -> None:
+    """Put `env` into the state at the end of `traj` by resetting and re-applying its actions."""
+    obs, _ = env.reset(seed=traj.seed)
+    if obs != traj.initial_observation:
+        raise ReplayMismatch(f"trajectory {traj.id}: the reset observation differs from the stored one")
+    for step in traj.steps:
+        obs, *_ = env.step(step.action)
+        if obs != step.observation:
+            raise ReplayMismatch(f"trajectory {traj.id}: step {step.index} observed differently on replay")
+
+
+def run_agent(
+    llm: LLM,
+    store: Store,
+    config: RunConfig,
+    *,
+    run_id: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    resources: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run (or, given `run_id`, resume) `config`; returns the run's metrics over all its trajectories.
+
+    `on_progress(done, total)` is called as episodes finish. `resources` go to the environment factory
+    (e.g. `sandbox=` for the code env).
+    """
+    entry = get_entry(config.env)
+    tasks = entry.load_tasks(config.suite, config.split, config.limit)
+    resources = dict(resources or {})
+    if config.env == "code" and "sandbox" not in resources:
+        from sandboxes import make_sandbox
+
+        resources["sandbox"] = make_sandbox("local")
+    identity = getattr(llm, "identity", llm.model_id)
+    if run_id is None:
+        run_id = store.create_run(asdict(config), model=llm.model_id, adapter=llm.adapter)
+    existing: dict[tuple[str, int], Trajectory] = {}
+    for traj in store.trajectories(run_id):
+        if traj.status in ("done", "running"):
+            existing[(traj.task_id, traj.sample_index)] = traj
+    jobs = [(task, k) for task in tasks for k in range(config.samples)]
+    total = len(jobs)
+    done_count = sum(1 for t, k in jobs if existing.get((t.task_id, k)) and existing[(t.task_id, k)].status == "done")
+    if on_progress:
+        on_progress(done_count, total)
+    pending = [
+        (t, k) for t, k in jobs if not (existing.get((t.task_id, k)) and existing[(t.task_id, k)].status == "done")
+    ]
+    policy = PolicyConfig(
+        temperature=config.resolved_temperature(),
+        max_tokens=config.max_tokens or entry.max_tokens,
+        stop=entry.stop,
+        max_steps=config.resolved_max_steps(),
+        seed=config.seed,
+    )
+
+    def on_step(ep: Episode, step: Step) -> None:
+        store.add_step(ep.trajectory_id, step)
+        if step.terminated or step.truncated or step.index + 1 >= policy.max_steps:
+            store.finish_trajectory(ep.trajectory_id)
+            nonlocal done_count
+            done_count += 1
+            if on_progress:
+                on_progress(done_count, total)
+
+    for start in range(0, len(pending), config.batch_size):
+        batch = pending[start : start + config.batch_size]
+        envs: dict[str, Environment] = {}
+        episodes: list[Episode] = []
+        for task, k in batch:
+            env = make_env(entry, task, config, resources)
+            prior = existing.get((task.task_id, k))
+            traj = _resume_or_start(store, env, entry, task, k, prior, run_id, config, llm, identity)
+            envs[traj.id] = env
+            episodes.append(
+                Episode(trajectory_id=traj.id, messages=traj.to_messages(open_ended=True), steps=len(traj.steps))
+            )
+        graph = build_graph(llm, envs, entry.parse_action, replace(policy, seed=config.seed + 7919 * start), on_step)
+        run_graph(graph, episodes, policy.max_steps)
+        for env in envs.values():
+            env.close()
+    finals = store.trajectories(run_id, status="done")
+    metrics = summarize(finals)
+    metrics["model"] = identity
+    store.finish_run(run_id, metrics)
+    return RunResult(run_id=run_id, store_path=store.path, metrics=metrics)
+
+
+def _resume_or_start(
+    store: Store,
+    env: Environment,
+    entry: EnvEntry,
+    task: TaskSpec,
+    sample_index: int,
+    prior: Trajectory | None,
+    run_id: str,
+    config: RunConfig,
+    llm: LLM,
+    identity: str,
+) -> Trajectory:
+    if prior is not None and prior.status == "running":
+        try:
+            replay(env, prior)
+            log.info("resuming %s at step %d", prior.id, len(prior.steps))
+            return prior
+        except ReplayMismatch as exc:
+            log.warning("%s; keeping it as abandoned and starting the sample again", exc)
+            store.finish_trajectory(prior.id, status="abandoned", meta={"abandoned": str(exc)})
+    seed = trajectory_seed(config.seed, task.task_id, sample_index)
+    obs, _ = env.reset(seed=seed)
+    traj = Trajectory(
+        id=new_id("traj"),
+        run_id=run_id,
+        task_id=task.task_id,
+        env=entry.name,
+        system_prompt=entry.system_prompt,
+        initial_observation=obs,
+        sample_index=sample_index,
+        seed=seed,
+        model=llm.model_id,
+        adapter=llm.adapter,
+        meta={"identity": identity},
+    )
+    return store.start_trajectory(traj)
