@@ -1,0 +1,49 @@
+"""Shared fixtures and hooks.
+
+The containment table: tests that add a ("containment", (backend, attack)) user property are summed up at the end
+of the session as backend x attack -> contained / ESCAPED / skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Any]:
+    """The default local sandbox, shared by the whole session."""
+    from sandboxes import make_sandbox
+
+    box = make_sandbox("local")
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="session")
+def llm() -> Any:
+    """The embedded transformers backend with the shipped model, loaded once per session."""
+    from agents.llm import make_llm
+
+    return make_llm("transformers")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    outcomes: dict[tuple[str, str], str] = {}
+    for status, word in (("passed", "contained"), ("failed", "ESCAPED"), ("error", "ERROR"), ("skipped", "skipped")):
+        for report in terminalreporter.stats.get(status, []):
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "containment" and (word != "contained" or tuple(value) not in outcomes):
+                    outcomes[tuple(value)] = word
+    if not outcomes:
+        return
+    backends = sorted({backend for backend, _ in outcomes})
+    attacks = list(dict.fromkeys(attack for _, attack in outcomes))
+    width = max(len(attack) for attack in attacks)
+    terminalreporter.section("containment (backend x attack)")
+    terminalreporter.write_line(" " * width + "  " + "  ".join(f"{backend:>10}" for backend in backends))
+    for attack in attacks:
+        cells = "  ".join(f"{outcomes.get((backend, attack), '-'):>10}" for backend in backends)
+        terminalreporter.write_line(f"{attack:<{width}}  {cells}")

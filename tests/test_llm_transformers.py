@@ -1,0 +1,81 @@
+"""The embedded transformers backend with the real SmolLM2-135M model."""
+
+import math
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ASK = [{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."}]
+
+
+def test_greedy_is_deterministic_and_reports_logprobs(llm):
+    a = llm.generate(ASK, max_tokens=40)[0]
+    b = llm.generate(ASK, max_tokens=40)[0]
+    assert a.text == b.text and a.text.strip()
+    assert len(a.token_logprobs) == len(a.tokens) == a.completion_tokens > 0
+    assert all(lp <= 0 for lp in a.token_logprobs)
+    assert a.prompt_tokens > 10
+    assert a.finish_reason in ("stop", "length")
+
+
+def test_batched_greedy_equals_one_by_one(llm):
+    other = [{"role": "user", "content": "Name a colour."}]
+    single = [llm.generate(m, max_tokens=24)[0].text for m in (ASK, other)]
+    batched = [g[0].text for g in llm.generate_batch([ASK, other], max_tokens=24)]
+    assert batched == single
+
+
+def test_sampling_is_seeded_and_varied(llm):
+    first = [c.text for c in llm.generate(ASK, n=4, temperature=1.0, max_tokens=24, seed=7)]
+    again = [c.text for c in llm.generate(ASK, n=4, temperature=1.0, max_tokens=24, seed=7)]
+    assert first == again
+    assert len(set(first)) > 1
+
+
+def test_stop_sequences_cut_the_text(llm):
+    c = llm.generate(ASK, max_tokens=60, stop=["return"])[0]
+    assert "return" not in c.text and c.finish_reason == "stop"
+
+
+def test_max_tokens_bounds_the_reply(llm):
+    c = llm.generate([{"role": "user", "content": "Count from 1 to 100."}], max_tokens=5)[0]
+    assert c.completion_tokens == 5 and c.finish_reason == "length"
+
+
+def test_score_agrees_with_generation_logprobs_and_ranks_sense_above_noise(llm):
+    c = llm.generate(ASK, max_tokens=30)[0]
+    [s] = llm.score(ASK, [c.text])
+    # generation's logprobs cover the same tokens (plus the end token when it stopped)
+    gen_nll = -sum(c.token_logprobs[: s.num_tokens])
+    assert s.nll == pytest.approx(gen_nll, rel=0.02, abs=0.05)
+    good, noise = llm.score(ASK, ["def add(a, b):\n    return a + b", "zebra quantum lantern fig"])
+    assert good.mean_nll < noise.mean_nll
+    assert math.isfinite(good.nll) and good.num_tokens > 5
+
+
+def test_context_overflow_is_a_clear_error(llm):
+    with pytest.raises(ValueError, match="context"):
+        llm.generate([{"role": "user", "content": "word " * 9000}], max_tokens=10)
+
+
+def test_lora_adapter_changes_outputs_and_base_view_is_untouched(llm, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agents.llm.embedded import converted_model_dir
+
+    base_model = AutoModelForCausalLM.from_pretrained(converted_model_dir())
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(base_model, config).save_pretrained(tmp_path / "adapter")
+
+    before = llm.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll
+    tuned = llm.with_adapter(str(tmp_path / "adapter"))
+    assert tuned.adapter == str(tmp_path / "adapter") and tuned.model_id == llm.model_id
+    with_adapter = tuned.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll
+    assert abs(with_adapter - before) > 1e-3
+    assert llm.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll == pytest.approx(before, abs=1e-5)
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        llm.with_adapter(str(tmp_path))
