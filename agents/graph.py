@@ -62,8 +62,12 @@ def build_graph(
     parse_action: Callable[[str], str],
     config: PolicyConfig,
     on_step: StepSink,
+    complete_reply: Callable[[str], str] = str,
 ) -> Any:
-    """Compile the agent graph for `envs` (keyed by trajectory id); `on_step` persists each step."""
+    """Compile the agent graph for `envs` (keyed by trajectory id); `on_step` persists each step.
+
+    `complete_reply` restores what a stop sequence cut off the model's reply before it is acted on and stored.
+    """
 
     def policy(state: AgentState) -> dict[str, Any]:
         live = [e for e in state["episodes"] if not e.done]
@@ -91,14 +95,15 @@ def build_graph(
                 updated.append(ep)
                 continue
             completion = ep.pending
-            action = parse_action(completion.text)
+            reply = complete_reply(completion.text)
+            action = parse_action(reply)
             start = time.perf_counter()
             obs, reward, terminated, truncated, info = envs[ep.trajectory_id].step(action)
             env_seconds = time.perf_counter() - start
             truncated = truncated or (not terminated and ep.steps + 1 >= config.max_steps)
             step = Step(
                 index=ep.steps,
-                model_output=completion.text,
+                model_output=reply,
                 action=action,
                 observation=obs,
                 reward=float(reward),
@@ -115,7 +120,7 @@ def build_graph(
             on_step(ep, step)
             messages = [
                 *ep.messages,
-                {"role": "assistant", "content": completion.text},
+                {"role": "assistant", "content": reply},
                 {"role": "user", "content": obs},
             ]
             updated.append(

@@ -166,7 +166,14 @@ def run_agent(
             episodes.append(
                 Episode(trajectory_id=traj.id, messages=traj.to_messages(open_ended=True), steps=len(traj.steps))
             )
-        graph = build_graph(llm, envs, entry.parse_action, replace(policy, seed=config.seed + 7919 * start), on_step)
+        graph = build_graph(
+            llm,
+            envs,
+            entry.parse_action,
+            replace(policy, seed=config.seed + 7919 * start),
+            on_step,
+            complete_reply=entry.complete_reply,
+        )
         run_graph(graph, episodes, policy.max_steps)
         for env in envs.values():
             env.close()

@@ -68,6 +68,8 @@ class EnvEntry:
     """Turns the model's reply into the action sent to `step` (the code env takes the whole reply)."""
     stop: tuple[str, ...] = ()
     """Stop sequences for the model's reply (e.g. a newline for one-line commands)."""
+    complete_reply: Callable[[str], str] = str
+    """Restores what a stop sequence cut off a reply (e.g. a code block's closing fence) before it is stored."""
     max_tokens: int = 384
     """Default generation budget per reply."""
     suites: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from typing import Any
 
 from environments.base import EnvEntry, TaskSpec, register
 from environments.code.env import SYSTEM_PROMPT, CodeEnv, CodeEnvConfig
+from environments.code.extract import CODE_BLOCK_END, close_code_block
 from environments.code.tasks import BUILTIN_SUITES, TaskFileError, load_code_tasks
 
 
@@ -33,7 +34,8 @@ register(
         make=make_code_env,
         system_prompt=SYSTEM_PROMPT,
         parse_action=str,
-        stop=(),
+        stop=(CODE_BLOCK_END,),
+        complete_reply=close_code_block,
         max_tokens=384,
         suites=BUILTIN_SUITES,
         splits=("train", "test"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import re
 
+CODE_BLOCK_END = "```\n\n"
+"""Stop sequence for code replies: a closing fence followed by a blank line, where explanations begin."""
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -29,3 +32,10 @@ def extract_code(reply: str, entry_point: str) -> str | None:
     if _defines(reply, entry_point):
         return reply.rstrip() + "\n"
     return None
+
+
+def close_code_block(reply: str) -> str:
+    """`reply` with its last code block closed, if a stop sequence cut the closing fence off."""
+    if reply.count("```") % 2 == 1:
+        return reply.rstrip("\n") + "\n```"
+    return reply
