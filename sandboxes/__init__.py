@@ -7,10 +7,28 @@ from typing import Any
 
 from sandboxes.local import LocalSandbox, LocalSandboxConfig
 from sandboxes.types import ExecResult, Limits, Sandbox
+from sandboxes.warm import WarmPool
 
-__all__ = ["BACKENDS", "ExecResult", "Limits", "LocalSandbox", "LocalSandboxConfig", "Sandbox", "make_sandbox"]
+__all__ = [
+    "BACKENDS",
+    "ExecResult",
+    "Limits",
+    "LocalSandbox",
+    "LocalSandboxConfig",
+    "Sandbox",
+    "WarmPool",
+    "make_sandbox",
+]
 
-BACKENDS: dict[str, Callable[..., Sandbox]] = {"local": LocalSandbox}
+
+def _docker(**kwargs: Any) -> Sandbox:
+    """The docker backend, imported only when asked for (it needs the optional `docker` package)."""
+    from sandboxes.docker import DockerSandbox
+
+    return DockerSandbox(**kwargs)
+
+
+BACKENDS: dict[str, Callable[..., Sandbox]] = {"local": LocalSandbox, "local-warm": WarmPool, "docker": _docker}
 """Sandbox backends by name; each factory takes the backend's keyword arguments."""
 
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from sandboxes.cgroup import Cgroups, RunCgroup
 from sandboxes.types import ExecResult, Limits
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class LocalSandboxConfig:
     """First host uid of the range that runs use when the caller is root (one uid per run)."""
     uid_count: int = 1_000_000
     """Number of uids in that range; no account or other program may use them."""
+    cgroups: bool = True
+    """Give each run a memory and pids cgroup where the machine allows (else rlimits only, with a warning)."""
 
 
 class LocalSandbox:
@@ -106,6 +109,7 @@ class LocalSandbox:
                     "prlimit (util-linux) not found; sandboxed runs get no process limit. "
                     "Install util-linux or run as root to enforce Limits.max_processes."
                 )
+        self._cgroups = _machine_cgroups() if self.config.cgroups else None
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[bytes]] = set()
 
@@ -164,39 +168,76 @@ class LocalSandbox:
     def _execute(
         self, args: list[str], fds: list[int], stdin: bytes | None, limits: Limits, uid: int | None
     ) -> ExecResult:
-        identity = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
-        rlimits = _rlimit_plan(limits, with_nproc=uid is not None)
+        cgroup = self._new_cgroup(limits.memory_mb * _MIB, limits.max_processes + _BWRAP_PROCESSES)
         start = time.monotonic()
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd="/",
-            env={},
-            pass_fds=fds,
-            start_new_session=True,
-            preexec_fn=functools.partial(_apply_rlimits, rlimits),
-            **identity,
-        )
-        run = _Run(proc, stdin, limits.output_bytes)
-        with self._lock:
-            self._running.add(proc)
         try:
-            run.communicate(start + limits.timeout)
-        finally:
+            proc = self._spawn(
+                args,
+                fds,
+                uid=uid,
+                cgroup=cgroup,
+                # With a pids cgroup, let it (not RLIMIT_NPROC) refuse the first fork too many, so that
+                # `process_limit_hit` can tell.
+                rlimits=_rlimit_plan(limits, with_nproc=uid is not None, nproc_slack=int(cgroup is not None)),
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            )
+            run = _Run(proc, stdin, limits.output_bytes)
             with self._lock:
-                self._running.discard(proc)
-            run.finish()
+                self._running.add(proc)
+            try:
+                run.communicate(start + limits.timeout)
+            finally:
+                with self._lock:
+                    self._running.discard(proc)
+                run.finish()
+            usage = cgroup.usage() if cgroup is not None else None
+        finally:
+            if cgroup is not None:
+                cgroup.close()
         exit_code = _exit_code(proc.returncode)
         return ExecResult(
             exit_code=exit_code,
             stdout=run.stdout.text(),
             stderr=run.stderr.text(),
             timed_out=run.timed_out,
-            oom_killed=_hit_memory_limit(exit_code, run, limits),
+            oom_killed=bool(usage and usage.oom_kills)
+            or _hit_memory_limit(exit_code, run.timed_out, run.stderr.tail, run.maxrss_kb, limits),
             output_truncated=run.stdout.truncated or run.stderr.truncated,
+            process_limit_hit=bool(usage and usage.process_limit_hits),
             duration=time.monotonic() - start,
+        )
+
+    def _new_cgroup(self, memory_bytes: int, max_pids: int) -> RunCgroup | None:
+        """A run cgroup, or None where cgroups are unavailable (rlimits still apply)."""
+        if self._cgroups is None:
+            return None
+        try:
+            return self._cgroups.create(memory_bytes=memory_bytes, max_pids=max_pids)
+        except OSError as exc:
+            logger.warning("could not create a run cgroup (%s); this run gets rlimits only", exc)
+            return None
+
+    def _spawn(
+        self,
+        args: list[str],
+        fds: list[int],
+        *,
+        uid: int | None,
+        cgroup: RunCgroup | None,
+        rlimits: list[tuple[int, int, int]],
+        stdin: int,
+    ) -> subprocess.Popen[bytes]:
+        """Start bwrap in a new session, inside `cgroup`, as host `uid` (when root), under `rlimits`."""
+        return subprocess.Popen(
+            args,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd="/",
+            env={},
+            pass_fds=fds,
+            start_new_session=True,
+            preexec_fn=functools.partial(_enter_run, cgroup, uid, rlimits),
         )
 
 
@@ -399,7 +440,7 @@ def _memfd(content: bytes) -> int:
     return fd
 
 
-def _rlimit_plan(limits: Limits, *, with_nproc: bool) -> list[tuple[int, int, int]]:
+def _rlimit_plan(limits: Limits, *, with_nproc: bool, nproc_slack: int = 0) -> list[tuple[int, int, int]]:
     """(resource, soft, hard) for the run, never above this process's hard limits."""
     plan = [
         # The soft CPU limit sends SIGXCPU; the hard one, a second later, SIGKILL.
@@ -410,7 +451,7 @@ def _rlimit_plan(limits: Limits, *, with_nproc: bool) -> list[tuple[int, int, in
         (resource.RLIMIT_CORE, 0, 0),
     ]
     if with_nproc:
-        nproc = limits.max_processes + _BWRAP_PROCESSES
+        nproc = limits.max_processes + _BWRAP_PROCESSES + nproc_slack
         plan.append((resource.RLIMIT_NPROC, nproc, nproc))
     clamped = []
     for which, soft, hard in plan:
@@ -421,10 +462,35 @@ def _rlimit_plan(limits: Limits, *, with_nproc: bool) -> list[tuple[int, int, in
     return clamped
 
 
-def _apply_rlimits(plan: list[tuple[int, int, int]]) -> None:
-    """preexec_fn: CPython calls it in the child after switching uid/gid and before exec."""
+def _enter_run(cgroup: RunCgroup | None, uid: int | None, plan: list[tuple[int, int, int]]) -> None:
+    """preexec_fn, between fork and exec: join the run's cgroup (needs root), become `uid`, set the rlimits."""
+    if cgroup is not None:
+        cgroup.join()
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
     for which, soft, hard in plan:
         resource.setrlimit(which, (soft, hard))
+
+
+_CGROUPS_LOCK = threading.Lock()
+_CGROUPS: list[Cgroups | None] = []
+
+
+def _machine_cgroups() -> Cgroups | None:
+    """This machine's usable cgroups, detected once per process; a warning (once) when there are none."""
+    with _CGROUPS_LOCK:
+        if not _CGROUPS:
+            found = Cgroups.detect()
+            if found is None:
+                logger.warning(
+                    "no writable cgroup hierarchy (v1 memory+pids, or v2 with both controllers delegated); "
+                    "sandboxed runs fall back to rlimits: memory is capped per process, not in total, and "
+                    "oom_killed is inferred from MemoryError. Run as root on a machine with cgroups to fix this."
+                )
+            _CGROUPS.append(found)
+        return _CGROUPS[0]
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -440,13 +506,15 @@ def _exit_code(returncode: int | None) -> int | None:
     return returncode
 
 
-def _hit_memory_limit(exit_code: int | None, run: _Run, limits: Limits) -> bool:
+def _hit_memory_limit(
+    exit_code: int | None, timed_out: bool, stderr_tail: bytes, maxrss_kb: int, limits: Limits
+) -> bool:
     """A MemoryError that ended the run, or a crash while its largest process was near the limit."""
-    if run.timed_out or not exit_code:
+    if timed_out or not exit_code:
         return False
-    if _MEMORY_ERROR.search(run.stderr.tail):
+    if _MEMORY_ERROR.search(stderr_tail):
         return True
-    near = run.maxrss_kb * 1024 >= _NEAR_MEMORY_LIMIT * limits.memory_mb * _MIB
+    near = maxrss_kb * 1024 >= _NEAR_MEMORY_LIMIT * limits.memory_mb * _MIB
     return -exit_code in _CRASH_SIGNALS and near
 
 

@@ -16,11 +16,11 @@ class Limits:
     cpu_seconds: int = 10
     """CPU seconds (RLIMIT_CPU) for each process of the run."""
     memory_mb: int = 512
-    """Address-space limit in MiB (RLIMIT_AS) for each process of the run."""
+    """Memory in MiB: the run's total (memory cgroup, where available) and each process's address space (RLIMIT_AS)."""
     file_size_mb: int = 16
     """Largest file the run may write, in MiB (RLIMIT_FSIZE)."""
     max_processes: int = 64
-    """Processes/threads the run may have at once (RLIMIT_NPROC under a uid of its own)."""
+    """Processes/threads the run may have at once (pids cgroup, and RLIMIT_NPROC under a uid of its own)."""
     max_open_files: int = 256
     """Open file descriptors per process (RLIMIT_NOFILE)."""
     output_bytes: int = 1 << 20
@@ -45,6 +45,8 @@ class ExecResult:
     """True when the run hit its memory limit (MemoryError or a kill by the memory limit)."""
     output_truncated: bool = False
     """True when stdout or stderr went past the cap."""
+    process_limit_hit: bool = False
+    """True when a fork was refused because the run had `Limits.max_processes` (where the backend can tell)."""
     duration: float = 0.0
     """Wall-clock seconds from start to the end of the last process."""
 

