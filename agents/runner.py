@@ -212,6 +212,7 @@ def _resume_or_start(
         task_id=task.task_id,
         env=entry.name,
         system_prompt=entry.system_prompt,
+        context=tuple(entry.few_shot),
         initial_observation=obs,
         sample_index=sample_index,
         seed=seed,

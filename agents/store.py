@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS trajectories (
     adapter TEXT,
     system_prompt TEXT NOT NULL,
     initial_observation TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '[]',
     status TEXT NOT NULL DEFAULT 'running',
     success INTEGER,
     reward REAL,
@@ -155,8 +156,8 @@ class Store:
             self.db.execute("BEGIN")
             self.db.execute(
                 "INSERT INTO trajectories (id, run_id, task_id, env, sample_index, seed, source, parent_id, model,"
-                " adapter, system_prompt, initial_observation, status, created, meta)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                " adapter, system_prompt, initial_observation, context, status, created, meta)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                 (
                     traj.id,
                     traj.run_id,
@@ -170,6 +171,7 @@ class Store:
                     traj.adapter,
                     traj.system_prompt,
                     traj.initial_observation,
+                    json.dumps(list(traj.context)),
                     time.time(),
                     json.dumps(traj.meta),
                 ),
@@ -277,6 +279,7 @@ class Store:
                     env=row["env"],
                     system_prompt=row["system_prompt"],
                     initial_observation=row["initial_observation"],
+                    context=tuple(json.loads(row["context"])),
                     steps=steps,
                     sample_index=row["sample_index"],
                     seed=row["seed"],

@@ -152,6 +152,8 @@ class Trajectory:
     system_prompt: str
     initial_observation: str
     steps: tuple[Step, ...] = ()
+    context: tuple[Message, ...] = ()
+    """Example turns the agent saw between the system prompt and the task (few-shot demonstrations)."""
     sample_index: int = 0
     """Which of the K samples of this task this is."""
     seed: int | None = None
@@ -174,13 +176,15 @@ class Trajectory:
         """The episode ended with a terminating, rewarded step."""
         return bool(self.steps) and self.steps[-1].terminated and self.steps[-1].reward > 0
 
-    def to_messages(self, *, open_ended: bool = False) -> Messages:
+    def to_messages(self, *, open_ended: bool = False, with_context: bool = True) -> Messages:
         """The conversation in TRL's conversational format.
 
-        The environment's answer to the last step is dropped unless `open_ended` (the form the agent continues).
+        The environment's answer to the last step is dropped unless `open_ended` (the form the agent continues);
+        the few-shot `context` is kept unless `with_context` is False.
         """
         msgs: Messages = [
             {"role": "system", "content": self.system_prompt},
+            *([dict(m) for m in self.context] if with_context else []),  # type: ignore[misc]
             {"role": "user", "content": self.initial_observation},
         ]
         for i, step in enumerate(self.steps):

@@ -7,5 +7,5 @@ from environments.base import EnvEntry, Environment, TaskSpec, get_entry, regist
 
 __all__ = ["EnvEntry", "Environment", "TaskSpec", "get_entry", "register", "registered"]
 
-import environments.code  # noqa: F401  (registers `code`)
-import environments.household  # noqa: E402,F401  (registers `household`)
+import environments.code
+import environments.household  # noqa: F401  (registers `household`)

@@ -64,6 +64,8 @@ class EnvEntry:
     """Builds an environment for one task."""
     system_prompt: str
     """The agent's system prompt for this environment (may hold few-shot examples)."""
+    few_shot: tuple[dict[str, str], ...] = ()
+    """Example turns (user/assistant messages) placed between the system prompt and the task."""
     parse_action: Callable[[str], str] = str.strip
     """Turns the model's reply into the action sent to `step` (the code env takes the whole reply)."""
     stop: tuple[str, ...] = ()

@@ -1,5 +1,6 @@
 """The agent end to end on the real embedded model: runs, storage, export, and resume after kill -9."""
 
+import itertools
 import json
 import signal
 import sqlite3
@@ -61,7 +62,7 @@ def test_code_run_stores_every_step_and_exports_trl_conversations(llm, tmp_path)
     for row in rows:
         roles = [m["role"] for m in row["messages"]]
         assert roles[:2] == ["system", "user"] and roles[-1] == "assistant"
-        assert all(a != b for a, b in zip(roles[1:], roles[2:], strict=False))  # user/assistant alternate
+        assert all(a != b for a, b in itertools.pairwise(roles[1:]))  # user/assistant alternate
     from datasets import load_dataset
 
     ds = load_dataset("json", data_files=str(target), split="train")
@@ -83,8 +84,25 @@ def test_household_episodes_run_through_the_same_agent(llm, tmp_path):
 
 def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "run"
-    args = ["run", "--suite", "easy", "--split", "test", "--limit", "2", "--samples", "2", "--max-attempts", "3",
-            "--batch-size", "2", "--max-tokens", "96", "--out", str(out)]
+    args = [
+        "run",
+        "--suite",
+        "easy",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--max-attempts",
+        "3",
+        "--batch-size",
+        "2",
+        "--max-tokens",
+        "96",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen([*KINTSUGI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = out / "kintsugi.db"
     deadline = time.time() + 300

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import subprocess
 import sys
@@ -350,11 +351,22 @@ def test_parse_action(reply: str, action: str) -> None:
     assert parse_action(reply) == action
 
 
-def test_system_prompt_holds_react_examples_from_train() -> None:
-    prompt = hh.SYSTEM_PROMPT
+def test_transcript_prompt_holds_react_examples_from_train() -> None:
+    prompt = hh.build_system_prompt()
     assert prompt.count(WELCOME) == 2
     assert "> think: " in prompt and "\nOK.\n" in prompt and "> go to " in prompt
     assert "Nothing happens." in prompt
+
+
+def test_few_shot_turns_alternate_and_replay_in_the_env() -> None:
+    turns = hh.FEW_SHOT
+    roles = [t["role"] for t in turns]
+    assert roles[0] == "user" and roles[-1] == "assistant"
+    assert all(a != b for a, b in itertools.pairwise(roles))
+    assert sum(WELCOME in t["content"] for t in turns) == 2
+    actions = [t["content"] for t in turns if t["role"] == "assistant"]
+    assert any(a.startswith("think: ") for a in actions) and any(a.startswith("go to ") for a in actions)
+    assert "Nothing happens." in hh.SYSTEM_PROMPT and WELCOME not in hh.SYSTEM_PROMPT
 
 
 def test_heating_cooling_and_cleaning_change_the_object_state() -> None:

@@ -28,7 +28,9 @@ def server():
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "serve", "--port", str(port), "--name", "smollm2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -79,8 +81,9 @@ def test_score_matches_the_embedded_backend(remote, llm):
 
 
 def test_server_rejects_bad_requests_with_400(server):
-    req = urllib.request.Request(f"{server}/chat/completions", data=b'{"messages": []}',
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{server}/chat/completions", data=b'{"messages": []}', headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 400

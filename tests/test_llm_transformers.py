@@ -77,5 +77,5 @@ def test_lora_adapter_changes_outputs_and_base_view_is_untouched(llm, tmp_path):
     with_adapter = tuned.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll
     assert abs(with_adapter - before) > 1e-3
     assert llm.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll == pytest.approx(before, abs=1e-5)
-    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+    with pytest.raises(FileNotFoundError, match=r"adapter_config\.json"):
         llm.with_adapter(str(tmp_path))

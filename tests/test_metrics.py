@@ -35,12 +35,30 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_n():
 
 def _traj(task: str, k: int, rewards: list[float]) -> Trajectory:
     steps = tuple(
-        Step(index=i, model_output="x", action="x", observation="o", reward=r, terminated=r > 0,
-             truncated=r == 0 and i == len(rewards) - 1, num_tokens=10, gen_seconds=0.5)
+        Step(
+            index=i,
+            model_output="x",
+            action="x",
+            observation="o",
+            reward=r,
+            terminated=r > 0,
+            truncated=r == 0 and i == len(rewards) - 1,
+            num_tokens=10,
+            gen_seconds=0.5,
+        )
         for i, r in enumerate(rewards)
     )
-    return Trajectory(id=f"{task}-{k}", run_id="r", task_id=task, env="code", system_prompt="s",
-                      initial_observation="o", steps=steps, sample_index=k, status="done")
+    return Trajectory(
+        id=f"{task}-{k}",
+        run_id="r",
+        task_id=task,
+        env="code",
+        system_prompt="s",
+        initial_observation="o",
+        steps=steps,
+        sample_index=k,
+        status="done",
+    )
 
 
 def test_summarize_counts_success_by_step_and_throughput():

@@ -7,14 +7,26 @@ from agents.types import Source, Step, Trajectory
 
 
 def _step(i: int, reward: float = 0.0, terminated: bool = False) -> Step:
-    return Step(index=i, model_output=f"out {i}", action=f"act {i}", observation=f"obs {i}", reward=reward,
-                terminated=terminated, truncated=False, feedback="failed" if not reward else None,
-                logprob_sum=-3.0, logprob_mean=-0.5, num_tokens=6, info={"attempt": i + 1})
+    return Step(
+        index=i,
+        model_output=f"out {i}",
+        action=f"act {i}",
+        observation=f"obs {i}",
+        reward=reward,
+        terminated=terminated,
+        truncated=False,
+        feedback="failed" if not reward else None,
+        logprob_sum=-3.0,
+        logprob_mean=-0.5,
+        num_tokens=6,
+        info={"attempt": i + 1},
+    )
 
 
 def _traj(run_id: str, tid: str = "t1", **kw) -> Trajectory:
-    return Trajectory(id=tid, run_id=run_id, task_id="easy/000", env="code", system_prompt="sys",
-                      initial_observation="task", **kw)
+    return Trajectory(
+        id=tid, run_id=run_id, task_id="easy/000", env="code", system_prompt="sys", initial_observation="task", **kw
+    )
 
 
 def test_steps_round_trip_in_order_and_trajectory_outcome(tmp_path):
@@ -65,8 +77,14 @@ def test_provenance_and_filters(tmp_path):
         run = store.create_run({}, kind="run")
         store.start_trajectory(_traj(run, "parent"))
         store.finish_trajectory("parent")
-        child = _traj(run, "child", source=Source.REFLECTED, parent_id="parent", meta={"reflection": "I should"},
-                      steps=(_step(0, 1.0, True),))
+        child = _traj(
+            run,
+            "child",
+            source=Source.REFLECTED,
+            parent_id="parent",
+            meta={"reflection": "I should"},
+            steps=(_step(0, 1.0, True),),
+        )
         store.start_trajectory(child)
         store.finish_trajectory("child")
         got = store.trajectories(run, source="reflected")

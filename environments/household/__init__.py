@@ -8,11 +8,13 @@ from environments.base import EnvEntry, register
 from environments.household.env import HouseholdConfig, HouseholdEnv, HouseholdSnapshot, make_env
 from environments.household.expert import demo_plan, expert_action, expert_plan
 from environments.household.generate import SPLIT_SIZES, SUITE, load_tasks, make_task
-from environments.household.prompts import build_system_prompt, parse_action
+from environments.household.prompts import INSTRUCTIONS, build_few_shot, build_system_prompt, parse_action
 from environments.household.vocab import TASK_TYPES
 
-SYSTEM_PROMPT = build_system_prompt()
-"""The default ReAct system prompt (instructions + two expert episodes from train)."""
+SYSTEM_PROMPT = INSTRUCTIONS
+"""The ReAct system prompt: the rules of the household and the command grammar."""
+FEW_SHOT = build_few_shot()
+"""Two expert episodes from train (with thoughts) as chat turns, shown before every task."""
 
 register(
     EnvEntry(
@@ -20,6 +22,7 @@ register(
         load_tasks=load_tasks,
         make=make_env,
         system_prompt=SYSTEM_PROMPT,
+        few_shot=FEW_SHOT,
         parse_action=parse_action,
         stop=("\n",),
         max_tokens=48,
@@ -29,12 +32,14 @@ register(
 )
 
 __all__ = [
+    "FEW_SHOT",
     "SPLIT_SIZES",
     "SYSTEM_PROMPT",
     "TASK_TYPES",
     "HouseholdConfig",
     "HouseholdEnv",
     "HouseholdSnapshot",
+    "build_few_shot",
     "build_system_prompt",
     "demo_plan",
     "expert_action",

@@ -75,8 +75,29 @@ def demo_task(task_type: str) -> TaskSpec:
     return best[1]
 
 
+def build_few_shot(task_types: tuple[str, ...] = DEMO_TYPES) -> tuple[dict[str, str], ...]:
+    """One expert episode (with thoughts) per task type, as chat turns: observations from the user, actions
+    from the assistant. Small chat models follow turns far better than a transcript inside the system prompt
+    (measured: SmolLM2-135M copied the room description back instead of acting)."""
+    turns: list[dict[str, str]] = []
+    for task_type in task_types:
+        task = demo_task(task_type)
+        env = HouseholdEnv(task)
+        obs, _ = env.reset()
+        if turns:
+            obs = f"That task is done. A new one follows.\n\n{obs}"
+        turns.append({"role": "user", "content": obs})
+        for action in demo_plan(HouseholdEnv(task), think=True):
+            turns.append({"role": "assistant", "content": action})
+            obs, *_ = env.step(action)
+            turns.append({"role": "user", "content": obs})
+        turns.pop()  # the next task's opening observation takes the place of the demo's last answer
+    return tuple(turns)
+
+
 def build_system_prompt(task_types: tuple[str, ...] = DEMO_TYPES) -> str:
-    """Instructions plus one expert episode (with thoughts) per task type in `task_types`."""
+    """Instructions plus one expert episode (with thoughts) per task type in `task_types`, as one transcript
+    (for models that take a single prompt; the registered env uses `INSTRUCTIONS` + `build_few_shot`)."""
     parts = [INSTRUCTIONS, f"Here {'is an example' if len(task_types) == 1 else 'are examples'}."]
     for task_type in task_types:
         task = demo_task(task_type)
