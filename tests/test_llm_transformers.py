@@ -79,3 +79,21 @@ def test_lora_adapter_changes_outputs_and_base_view_is_untouched(llm, tmp_path):
     assert llm.score(ASK, ["def add(a, b):\n    return a + b"])[0].nll == pytest.approx(before, abs=1e-5)
     with pytest.raises(FileNotFoundError, match=r"adapter_config\.json"):
         llm.with_adapter(str(tmp_path))
+
+
+def test_shared_prefix_cache_gives_the_same_replies_as_plain_batching(llm):
+    from dataclasses import replace
+
+    from agents.llm.transformers_backend import TransformersLLM
+
+    rules = "You answer in one short line. " + "Rules: be brief, be exact, no lists. " * 12
+    convs = [
+        [{"role": "system", "content": rules}, {"role": "user", "content": q}]
+        for q in ("Name a fruit.", "Name a colour that is not red.", "What is 2 + 3?")
+    ]
+    plain = TransformersLLM(replace(llm.config, prefix_cache_min_tokens=0), _engine=llm._engine)
+    cached = llm.generate_batch(convs, max_tokens=16)
+    assert [g[0].text for g in cached] == [g[0].text for g in plain.generate_batch(convs, max_tokens=16)]
+    assert [g[0].text for g in cached] == [llm.generate(c, max_tokens=16)[0].text for c in convs]
+    for a, b in zip(cached, plain.generate_batch(convs, max_tokens=16), strict=True):
+        assert a[0].token_logprobs == pytest.approx(b[0].token_logprobs, abs=1e-3)

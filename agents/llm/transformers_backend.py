@@ -30,6 +30,18 @@ class TransformersConfig:
     """Most sequences generated in one forward batch; larger requests are split."""
     num_threads: int | None = None
     """torch CPU threads (None: torch's default)."""
+    prefix_cache_min_tokens: int = 64
+    """A batch whose prompts share at least this many leading tokens encodes them once (0 disables)."""
+
+
+def _common_prefix_length(rows: list[list[int]]) -> int:
+    """How many leading tokens every row shares."""
+    first = rows[0]
+    length = min(len(r) for r in rows)
+    for k in range(length):
+        if any(r[k] != first[k] for r in rows):
+            return k
+    return length
 
 
 class _Engine:
@@ -173,50 +185,63 @@ class TransformersLLM(BaseLLM):
 
         eng = self._engine
         tok = eng.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(eng.device)
-        prompt_len = enc["input_ids"].shape[1]
-        if prompt_len + max_tokens > eng.context_length:
+        ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        rows = [x for x in ids for _ in range(n)]  # each prompt n times, in order
+        longest = max(len(r) for r in rows)
+        if longest + max_tokens > eng.context_length:
             raise ValueError(
-                f"prompt of {prompt_len} tokens plus max_tokens={max_tokens} exceeds the model's "
+                f"prompt of {longest} tokens plus max_tokens={max_tokens} exceeds the model's "
                 f"context of {eng.context_length} tokens; shorten the conversation or max_tokens"
             )
-        sampling = temperature > 0
+        shared = _common_prefix_length(rows) if len(rows) > 1 else 0
+        shared = min(shared, min(len(r) for r in rows) - 1)  # every row keeps at least one token to feed
+        pad = tok.pad_token_id
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_tokens,
-            "do_sample": sampling,
-            "num_return_sequences": n,
+            "do_sample": temperature > 0,
             "return_dict_in_generate": True,
             "output_logits": True,
-            "pad_token_id": tok.pad_token_id,
+            "pad_token_id": pad,
             "eos_token_id": tok.eos_token_id,
         }
-        if sampling:
+        if temperature > 0:
             kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
         else:
             kwargs.update(temperature=None, top_k=None, top_p=None)
         if stop:
             kwargs.update(stop_strings=stop, tokenizer=tok)
         with eng.lock, eng.activate(self._adapter_name), torch.inference_mode():
-            out = eng.model.generate(**enc, **kwargs)
+            if self.config.prefix_cache_min_tokens and shared >= self.config.prefix_cache_min_tokens:
+                # The shared prefix (system prompt, few-shot turns, the task) is encoded once and its KV cache
+                # repeated over the batch; rows are padded between prefix and suffix, which the mask hides.
+                prefix_out = eng.model(input_ids=torch.tensor([rows[0][:shared]], device=eng.device), use_cache=True)
+                cache = prefix_out.past_key_values
+                cache.batch_repeat_interleave(len(rows))
+                width = max(len(r) for r in rows) - shared
+                input_ids = [r[:shared] + [pad] * (width - len(r) + shared) + r[shared:] for r in rows]
+                mask = [[1] * shared + [0] * (width - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
+                kwargs["cache"] = cache
+            else:
+                input_ids = [[pad] * (longest - len(r)) + r for r in rows]
+                mask = [[0] * (longest - len(r)) + [1] * len(r) for r in rows]
+            input_tensor = torch.tensor(input_ids, device=eng.device)
+            out = eng.model.generate(
+                input_ids=input_tensor, attention_mask=torch.tensor(mask, device=eng.device), **kwargs
+            )
+        prompt_len = input_tensor.shape[1]
         new_tokens = out.sequences[:, prompt_len:]
-        logits = torch.stack(out.logits, dim=1).float()  # [seqs, steps, vocab]
+        logits = torch.stack(out.logits, dim=1).float()  # [rows, steps, vocab]
         logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-        prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
         grouped: list[list[Completion]] = []
         for i in range(len(prompts)):
-            group = []
-            for j in range(n):
-                row = i * n + j
-                group.append(
+            grouped.append(
+                [
                     self._completion(
-                        new_tokens[row].tolist(),
-                        logprobs[row].tolist(),
-                        stop,
-                        int(prompt_tokens[i]),
-                        max_tokens,
+                        new_tokens[i * n + j].tolist(), logprobs[i * n + j].tolist(), stop, len(ids[i]), max_tokens
                     )
-                )
-            grouped.append(group)
+                    for j in range(n)
+                ]
+            )
         return grouped
 
     def _completion(
