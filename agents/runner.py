@@ -12,7 +12,7 @@ from typing import Any
 from agents.graph import Episode, PolicyConfig, build_graph, run_graph
 from agents.metrics import summarize
 from agents.store import Store, new_id
-from agents.types import LLM, Step, Trajectory
+from agents.types import LLM, Source, Step, Trajectory
 from environments.base import EnvEntry, Environment, TaskSpec, get_entry
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,57 @@ def replay(env: Environment, traj: Trajectory) -> None:
             raise ReplayMismatch(f"trajectory {traj.id}: step {step.index} observed differently on replay")
 
 
+@dataclass(frozen=True)
+class Game:
+    """An episode ready to be played: its environment (reset or replayed), stored trajectory and prompt."""
+
+    env: Environment
+    trajectory_id: str
+    messages: list
+    """The conversation the policy continues (system, few-shot, observations so far)."""
+    steps: int = 0
+    """Steps already taken (when resuming)."""
+
+
+def play(
+    llm: LLM,
+    store: Store,
+    entry: EnvEntry,
+    games: list[Game],
+    policy: PolicyConfig,
+    *,
+    on_done: Callable[[str], None] | None = None,
+) -> None:
+    """Play `games` together through the agent graph; every step is stored as it happens, then envs close."""
+
+    def on_step(ep: Episode, step: Step) -> None:
+        store.add_step(ep.trajectory_id, step)
+        if step.terminated or step.truncated or step.index + 1 >= policy.max_steps:
+            store.finish_trajectory(ep.trajectory_id)
+            if on_done:
+                on_done(ep.trajectory_id)
+
+    envs = {g.trajectory_id: g.env for g in games}
+    episodes = [Episode(trajectory_id=g.trajectory_id, messages=list(g.messages), steps=g.steps) for g in games]
+    try:
+        graph = build_graph(llm, envs, entry.parse_action, policy, on_step, complete_reply=entry.complete_reply)
+        run_graph(graph, episodes, policy.max_steps)
+    finally:
+        for env in envs.values():
+            env.close()
+
+
+def policy_for(entry: EnvEntry, config: RunConfig) -> PolicyConfig:
+    """The sampling policy a run config asks for in `entry`'s environment."""
+    return PolicyConfig(
+        temperature=config.resolved_temperature(),
+        max_tokens=config.max_tokens or entry.max_tokens,
+        stop=entry.stop,
+        max_steps=config.resolved_max_steps(),
+        seed=config.seed,
+    )
+
+
 def run_agent(
     llm: LLM,
     store: Store,
@@ -137,46 +188,22 @@ def run_agent(
     pending = [
         (t, k) for t, k in jobs if not (existing.get((t.task_id, k)) and existing[(t.task_id, k)].status == "done")
     ]
-    policy = PolicyConfig(
-        temperature=config.resolved_temperature(),
-        max_tokens=config.max_tokens or entry.max_tokens,
-        stop=entry.stop,
-        max_steps=config.resolved_max_steps(),
-        seed=config.seed,
-    )
+    policy = policy_for(entry, config)
 
-    def on_step(ep: Episode, step: Step) -> None:
-        store.add_step(ep.trajectory_id, step)
-        if step.terminated or step.truncated or step.index + 1 >= policy.max_steps:
-            store.finish_trajectory(ep.trajectory_id)
-            nonlocal done_count
-            done_count += 1
-            if on_progress:
-                on_progress(done_count, total)
+    def on_done(_: str) -> None:
+        nonlocal done_count
+        done_count += 1
+        if on_progress:
+            on_progress(done_count, total)
 
     for start in range(0, len(pending), config.batch_size):
-        batch = pending[start : start + config.batch_size]
-        envs: dict[str, Environment] = {}
-        episodes: list[Episode] = []
-        for task, k in batch:
+        games: list[Game] = []
+        for task, k in pending[start : start + config.batch_size]:
             env = make_env(entry, task, config, resources)
             prior = existing.get((task.task_id, k))
-            traj = _resume_or_start(store, env, entry, task, k, prior, run_id, config, llm, identity)
-            envs[traj.id] = env
-            episodes.append(
-                Episode(trajectory_id=traj.id, messages=traj.to_messages(open_ended=True), steps=len(traj.steps))
-            )
-        graph = build_graph(
-            llm,
-            envs,
-            entry.parse_action,
-            replace(policy, seed=config.seed + 7919 * start),
-            on_step,
-            complete_reply=entry.complete_reply,
-        )
-        run_graph(graph, episodes, policy.max_steps)
-        for env in envs.values():
-            env.close()
+            traj = _resume_or_start(store, env, entry, task, k, prior, run_id, config, llm)
+            games.append(Game(env, traj.id, traj.to_messages(open_ended=True), len(traj.steps)))
+        play(llm, store, entry, games, replace(policy, seed=config.seed + 7919 * start), on_done=on_done)
     finals = store.trajectories(run_id, status="done")
     metrics = summarize(finals)
     metrics["model"] = identity
@@ -194,8 +221,8 @@ def _resume_or_start(
     run_id: str,
     config: RunConfig,
     llm: LLM,
-    identity: str,
 ) -> Trajectory:
+    """The stored trajectory of this sample, replayed into `env` when it was cut short, else a new one."""
     if prior is not None and prior.status == "running":
         try:
             replay(env, prior)
@@ -205,7 +232,26 @@ def _resume_or_start(
             log.warning("%s; keeping it as abandoned and starting the sample again", exc)
             store.finish_trajectory(prior.id, status="abandoned", meta={"abandoned": str(exc)})
     seed = trajectory_seed(config.seed, task.task_id, sample_index)
+    return start_trajectory(store, env, entry, task, run_id, llm, seed=seed, sample_index=sample_index)
+
+
+def start_trajectory(
+    store: Store,
+    env: Environment,
+    entry: EnvEntry,
+    task: TaskSpec,
+    run_id: str,
+    llm: LLM,
+    *,
+    seed: int | None,
+    sample_index: int = 0,
+    source: Source = Source.SAMPLED,
+    parent_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Trajectory:
+    """Reset `env` with `seed` and record a new trajectory for it (no steps yet)."""
     obs, _ = env.reset(seed=seed)
+    identity = getattr(llm, "identity", llm.model_id)
     traj = Trajectory(
         id=new_id("traj"),
         run_id=run_id,
@@ -216,8 +262,10 @@ def _resume_or_start(
         initial_observation=obs,
         sample_index=sample_index,
         seed=seed,
+        source=source,
+        parent_id=parent_id,
         model=llm.model_id,
         adapter=llm.adapter,
-        meta={"identity": identity},
+        meta={"identity": identity, **(meta or {})},
     )
     return store.start_trajectory(traj)

@@ -80,7 +80,11 @@ class LLM(Protocol):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
     ) -> list[Completion]:
-        """Sample `n` assistant replies to `messages`."""
+        """Sample `n` assistant replies to `messages`.
+
+        When the last message is the assistant's, the reply is already begun: the completions continue it
+        (vLLM's `continue_final_message`) and hold only the continuation.
+        """
         ...
 
     def generate_batch(

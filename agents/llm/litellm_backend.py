@@ -78,8 +78,10 @@ class LiteLLM(BaseLLM):
 
         def one(indexed: tuple[int, Messages]) -> list[Completion]:
             i, messages = indexed
-            # one seed per conversation, so that equal prompts in a batch still get different samples
-            response = self._call(messages, **params, **({} if seed is None else {"seed": seed + i}))
+            extra: dict[str, Any] = {} if seed is None else {"seed": seed + i}  # equal prompts still differ
+            if messages and messages[-1]["role"] == "assistant":  # a reply already begun: continue it
+                extra["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+            response = self._call(messages, **params, **extra)
             prompt_tokens = getattr(response.usage, "prompt_tokens", 0) if response.usage else 0
             return [_completion(choice, prompt_tokens) for choice in response.choices]
 

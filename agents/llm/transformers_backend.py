@@ -127,7 +127,12 @@ class TransformersLLM(BaseLLM):
         return TransformersLLM(self.config, adapter=path, _engine=self._engine)
 
     def render(self, messages: Messages, *, add_generation_prompt: bool = True) -> str:
-        """The chat-formatted prompt text for `messages`."""
+        """The chat-formatted prompt text for `messages`.
+
+        A final assistant message is a reply already begun: the text ends with it, open, for the model to continue.
+        """
+        if messages and messages[-1]["role"] == "assistant" and add_generation_prompt:
+            return self.render(messages[:-1]) + messages[-1]["content"]
         return self.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=add_generation_prompt, tokenize=False
         )
