@@ -1,0 +1,169 @@
+"""Search -> revisions over a task suite: what `kintsugi search` runs and what an Agent-R loop calls each iteration.
+
+Per task: build the tree with MCTS, persist it, pair its paths, try each splice, store the verified revisions
+(as `source=revised` trajectories) and the rejected ones (with the reason), and return the TRL records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.store import Store, new_id
+from agents.types import LLM
+from environments.base import get_entry
+from reflection.mcts import MCTS, CountingLLM, MCTSConfig
+from reflection.revision import Reviser, RevisionConfig, export_records, write_records
+from reflection.tree_store import TreeStore
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What `kintsugi search` does; stored with its run."""
+
+    env: str = "household"
+    """Registered environment."""
+    suite: str | None = None
+    """Task suite (None: the environment's default)."""
+    split: str | None = "train"
+    """Split of the suite."""
+    limit: int | None = None
+    """Use only the first N tasks."""
+    seed: int = 0
+    """Seed for environments and sampling."""
+    mcts: MCTSConfig = field(default_factory=MCTSConfig)
+    """How each tree is searched."""
+    revision: RevisionConfig = field(default_factory=RevisionConfig)
+    """How pairs become verified revisions."""
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """One task's tree and what came of it."""
+
+    task_id: str
+    tree_id: str
+    success: bool
+    """The search reached the goal on some path."""
+    nodes: int
+    pairs: int
+    verified: int
+    rejected: list[str]
+    """The reason of each rejected splice."""
+    continuations: list[str]
+    """How each verified splice continued (`good_path`, `mcts`, `expert`)."""
+    llm_calls: int
+    seconds: float
+
+
+@dataclass
+class SearchReport:
+    """The outcome of a search run: per-task reports, totals, and the verified records (TRL formats)."""
+
+    run_id: str
+    store_path: Path
+    tasks: list[TaskReport] = field(default_factory=list)
+    sft: list[dict[str, Any]] = field(default_factory=list)
+    dpo: list[dict[str, Any]] = field(default_factory=list)
+    llm_calls: int = 0
+    seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self.tasks)
+        verified = sum(t.verified for t in self.tasks)
+        tried = verified + sum(len(t.rejected) for t in self.tasks)
+        return {
+            "run_id": self.run_id,
+            "store": str(self.store_path),
+            "trees": n,
+            "tasks_solved_by_search": sum(t.success for t in self.tasks),
+            "search_success_rate": sum(t.success for t in self.tasks) / n if n else 0.0,
+            "pairs": sum(t.pairs for t in self.tasks),
+            "verified_revisions": verified,
+            "rejected_splices": tried - verified,
+            "rejected_share": (tried - verified) / tried if tried else 0.0,
+            "llm_calls": self.llm_calls,
+            "llm_calls_per_verified_revision": self.llm_calls / verified if verified else None,
+            "tasks_per_minute": 60 * n / self.seconds if self.seconds else 0.0,
+            "seconds": round(self.seconds, 2),
+            "sft_records": len(self.sft),
+            "dpo_records": len(self.dpo),
+            "files": self.files,
+            "per_task": [asdict(t) for t in self.tasks],
+        }
+
+
+def search_and_revise(
+    llm: LLM,
+    store: Store,
+    config: SearchConfig,
+    *,
+    out_dir: Path | None = None,
+    resources: dict[str, Any] | None = None,
+    on_task: Callable[[TaskReport], None] | None = None,
+) -> SearchReport:
+    """Search every task of `config`, revise each tree, store everything; writes the JSONL records into `out_dir`."""
+    from agents.runner import trajectory_seed
+
+    entry = get_entry(config.env)
+    tasks = entry.load_tasks(config.suite, config.split, config.limit)
+    resources = dict(resources or {})
+    if config.env == "code" and "sandbox" not in resources:
+        from sandboxes import make_sandbox
+
+        resources["sandbox"] = make_sandbox("local")
+    counter = CountingLLM(llm)
+    run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
+    trees = TreeStore(store)
+    search = MCTS(counter, entry, config.mcts)
+    horizon = 4 * config.mcts.max_depth + config.revision.max_continuation + 2
+    report = SearchReport(run_id=run_id, store_path=store.path)
+    started = time.perf_counter()
+    for task in tasks:
+        t0, calls0 = time.perf_counter(), counter.calls
+
+        def make_env(task: Any = task) -> Any:
+            return entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
+
+        env = make_env()
+        try:
+            seed = trajectory_seed(config.seed, task.task_id, 0)
+            tree = search.new_tree(new_id("tree"), task, env, seed)
+            search.search(tree, env)
+        finally:
+            env.close()
+        trees.save_tree(tree, run_id)
+        reviser = Reviser(counter, entry, make_env, config.revision, config.mcts)
+        outcomes = reviser.revise(tree, store=store, run_id=run_id, calls=lambda: counter.calls)
+        verified = [o.row for o in outcomes if o.row.status == "verified"]
+        task_report = TaskReport(
+            task_id=task.task_id,
+            tree_id=tree.id,
+            success=tree.success,
+            nodes=len(tree.nodes),
+            pairs=len(outcomes),
+            verified=len(verified),
+            rejected=[o.row.reason for o in outcomes if o.row.status != "verified"],
+            continuations=[r.continuation for r in verified],
+            llm_calls=counter.calls - calls0,
+            seconds=round(time.perf_counter() - t0, 2),
+        )
+        report.tasks.append(task_report)
+        if on_task:
+            on_task(task_report)
+    report.seconds = time.perf_counter() - started
+    report.llm_calls = counter.calls
+    report.sft, report.dpo = export_records(store, run_id)
+    if out_dir is not None:
+        report.files = {k: str(v) for k, v in write_records(store, out_dir, run_id).items()}
+    store.finish_run(run_id, {k: v for k, v in report.summary().items() if k != "per_task"})
+    return report
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, default=str))
