@@ -340,6 +340,254 @@ def serve(
         server.server_close()
 
 
+tree_app = typer.Typer(no_args_is_help=True, help="Look at MCTS search trees (built by `kintsugi search`).")
+app.add_typer(tree_app, name="tree")
+
+
+@app.command()
+def search(
+    env: str = typer.Option("household", help="Environment to search."),
+    suite: str = typer.Option(None, help="Task suite (default: the environment's own)."),
+    split: str = typer.Option("train", help="Split of the suite."),
+    iterations: int = typer.Option(4, min=1, help="MCTS iterations per task (Agent-R: 4)."),
+    expansions: int = typer.Option(4, min=1, help="Replies sampled per expansion (Agent-R: 4)."),
+    max_depth: int = typer.Option(10, min=1, help="Most actions on a path (Agent-R: 10)."),
+    exploration: float = typer.Option(0.25, min=0.0, help="UCT exploration constant c (Agent-R: 0.25)."),
+    rollout: str = typer.Option("none", help="Leaf valuation: none (Agent-R), llm, random, or expert."),
+    admissible: str = typer.Option("map", help="Admissible actions: off, map, or map+fill."),
+    resolve: str = typer.Option(
+        "mcts+expert", help="When the good path fails after the bad prefix: none, mcts, expert, or mcts+expert."
+    ),
+    alpha: float = typer.Option(0.5, help="A successful path's value must exceed alpha."),
+    beta: float = typer.Option(0.25, help="The value gap of a pair must exceed beta."),
+    short_prompt: bool = typer.Option(False, "--short-prompt", help="System prompt without few-shot episodes."),
+    backend: str = typer.Option("transformers", help="LLM backend: transformers or litellm."),
+    model: str = typer.Option("smollm2", help="Model name for the backend."),
+    adapter: str = typer.Option(None, help="LoRA adapter folder to load on the model."),
+    api_base: str = typer.Option(None, help="Server URL for the litellm backend."),
+    out_dir: Path = typer.Option(Path("runs"), "--out", help="Run directory: OUT/kintsugi.db and the JSONL records."),
+    limit: int = typer.Option(None, min=1, help="Use only the first N tasks."),
+    seed: int = typer.Option(0, help="Seed for environments and sampling."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Search task trees with MCTS and turn them into verified revision trajectories (Agent-R)."""
+    _setup_logging(verbose)
+    from agents.store import Store, StoreError
+    from environments.base import get_entry
+    from reflection.mcts import MCTSConfig
+    from reflection.mcts_pipeline import SearchConfig, search_and_revise
+    from reflection.revision import RevisionConfig
+    from reflection.tree_view import print_search_report
+
+    try:
+        entry = get_entry(env)
+        entry.load_tasks(suite, split, limit)
+        system_prompt = None
+        if short_prompt and env == "household":
+            from environments.household.prompts import INSTRUCTIONS
+
+            system_prompt = INSTRUCTIONS
+        config = SearchConfig(
+            env=env,
+            suite=suite,
+            split=split,
+            limit=limit,
+            seed=seed,
+            mcts=MCTSConfig(
+                iterations=iterations,
+                expansions=expansions,
+                max_depth=max_depth,
+                exploration=exploration,
+                rollout=rollout,
+                admissible=admissible,
+                system_prompt=system_prompt,
+                seed=seed,
+            ),
+            revision=RevisionConfig(alpha=alpha, beta=beta, resolve=resolve),
+        )
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    except ValueError as exc:
+        fail(str(exc))
+    store_path = _store_path(out_dir)
+    try:
+        store = Store(store_path)
+    except (StoreError, OSError) as exc:
+        fail(f"cannot open the store {store_path}: {exc}")
+    llm = _make_llm(backend, model, adapter, api_base)
+
+    def progress(t: Any) -> None:
+        console.print(
+            f"{t.task_id}: tree {t.tree_id} solved={'yes' if t.success else 'no'} pairs={t.pairs} "
+            f"verified={t.verified} rejected={len(t.rejected)}",
+            highlight=False,
+        )
+
+    try:
+        report = search_and_revise(llm, store, config, out_dir=store_path.parent, on_task=progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished trees and revisions are stored in {store_path}")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+    print_search_report(report.summary(), out, as_json=as_json)
+
+
+def _tree_store(location: Path) -> Path:
+    path = _store_path(location)
+    if not path.is_file():
+        fail(f"no store at {path}; `kintsugi search --out DIR` makes one")
+    return path
+
+
+@tree_app.command("show")
+def tree_show(
+    tree_id: str = typer.Argument(..., help="Tree id (printed by `kintsugi search`)."),
+    location: Path = typer.Option(Path("runs"), "--out", help="Run directory or store file."),
+) -> None:
+    """Draw a search tree in the terminal."""
+    from agents.store import StoreError
+    from reflection.tree_view import show_tree
+
+    try:
+        show_tree(_tree_store(location), tree_id, out)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@tree_app.command("html")
+def tree_html(
+    tree_id: str = typer.Argument(..., help="Tree id (printed by `kintsugi search`)."),
+    location: Path = typer.Option(Path("runs"), "--out", help="Run directory or store file."),
+    output: Path = typer.Option(None, "-o", "--output", help="HTML file (default: OUT/TREE_ID.html)."),
+) -> None:
+    """Write a search tree as a self-contained HTML page."""
+    from agents.store import StoreError
+    from reflection.tree_view import write_tree_html
+
+    try:
+        path = write_tree_html(_tree_store(location), tree_id, output)
+    except StoreError as exc:
+        fail(str(exc))
+    out.print(str(path))
+
+
+@app.command("self-train")
+def self_train(
+    env: str = typer.Option("code", help="Environment: code or household."),
+    suite: str = typer.Option("easy", help="Task suite (code env)."),
+    method: str = typer.Option("re-rest", help="rest (keep successes) or re-rest (also repair failures)."),
+    iterations: int = typer.Option(1, min=1, help="Sample -> reflect -> train -> evaluate rounds."),
+    samples: int = typer.Option(4, min=1, help="Trajectories per training task (k)."),
+    train_split: str = typer.Option("train", help="Split sampled for training data."),
+    eval_split: str = typer.Option("test", help="Held-out split for evaluation."),
+    limit: int = typer.Option(None, min=1, help="Use only the first N training tasks."),
+    eval_limit: int = typer.Option(None, min=1, help="Use only the first N held-out tasks."),
+    max_per_task: int = typer.Option(2, min=1, help="Most SFT examples per task."),
+    reflect_rounds: int = typer.Option(2, min=1, help="Reflection rounds per failure."),
+    epochs: float = typer.Option(3.0, min=0.1, help="LoRA SFT epochs."),
+    lr: float = typer.Option(3e-4, min=0.0, help="LoRA SFT learning rate."),
+    max_tokens: int = typer.Option(None, min=1, help="Tokens per model reply."),
+    train_reflector: bool = typer.Option(False, "--train-reflector", help="Also fit the reflector's own adapter."),
+    out_dir: Path = typer.Option(Path("runs/self-train"), "--out", help="Run directory (store, datasets, adapters)."),
+    seed: int = typer.Option(0, help="Seed for sampling and environments."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished self-training run in OUT."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Self-train the agent (ReST / Re-ReST): sample, repair, LoRA SFT, evaluate; resumable by stage."""
+    _setup_logging(verbose)
+    from agents.store import Store, StoreError
+    from training.self_training import SelfTrainConfig, SelfTrainer
+
+    store_path = _store_path(out_dir)
+    try:
+        store = Store(store_path)
+    except (StoreError, OSError) as exc:
+        fail(f"cannot open the store {store_path}: {exc}")
+    run_id = None
+    try:
+        if resume:
+            prior = store.latest_run(unfinished=True, kind="self-train")
+            if prior is None:
+                fail(f"nothing to resume in {store_path}: no unfinished self-training run")
+            run_id = prior["id"]
+            config = SelfTrainConfig(**{**prior["config"], "target_modules": tuple(prior["config"]["target_modules"])})
+        else:
+            config = SelfTrainConfig(
+                env=env, suite=suite, method=method, iterations=iterations, samples=samples, train_split=train_split,
+                eval_split=eval_split, limit=limit, eval_limit=eval_limit, max_per_task=max_per_task,
+                reflect_rounds=reflect_rounds, epochs=epochs, learning_rate=lr, max_tokens=max_tokens,
+                train_reflector=train_reflector, seed=seed,
+            )  # fmt: skip
+        from environments.base import get_entry
+
+        get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
+        get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    except ValueError as exc:
+        fail(str(exc))
+    base_llm = _make_llm("transformers", config.base, None, None)
+
+    def make(adapter: str | None) -> Any:
+        return base_llm.with_adapter(adapter)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=as_json,
+    )  # fmt: skip
+    bar = progress.add_task("starting", total=None)
+
+    def on_stage(iteration: int, stage: str, state: str) -> None:
+        if state == "start":
+            progress.update(bar, description=f"iteration {iteration}: {stage}", completed=0, total=None)
+        else:
+            console.print(f"iteration {iteration}: {stage} done")
+
+    trainer = SelfTrainer(
+        store, store_path.parent, config, make, run_id=run_id, on_stage=on_stage,
+        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+    )  # fmt: skip
+    try:
+        with progress:
+            report = trainer.run()
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished stages are stored in {store_path}; continue with --resume")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    _print_self_train_report(report, store_path.parent / "report.json")
+
+
+def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    def fmt(value: Any, spec: str = ".3f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    table = Table(title=f"self-training {report['run_id']} ({report['config']['method']})")
+    for col in ("iter", "train success", "repaired / failures", "agent SFT", "reflector SFT", "train loss",
+                "held-out pass@1 (95% CI)", "seconds per stage"):  # fmt: skip
+        table.add_column(col)
+    for r in report["iterations"]:
+        ci = f" ({r['eval_ci95'][0]:.3f}-{r['eval_ci95'][1]:.3f})" if r["eval_ci95"] else ""
+        repaired = "-" if r["failures"] is None else f"{r['repaired']} / {r['failures']}"
+        table.add_row(
+            str(r["iteration"]), fmt(r["train_success_rate"]), repaired, fmt(r["agent_sft_size"], "d"),
+            fmt(r["reflector_sft_size"], "d"), fmt(r["train_loss"]), fmt(r["eval_pass_at_1"]) + ci,
+            ", ".join(f"{k} {v:.0f}" for k, v in r["stage_seconds"].items()),
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"report: {path}")
+
+
 def main() -> None:
     app()
 

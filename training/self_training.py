@@ -1,0 +1,414 @@
+"""Iterative self-training: ReST (keep successes) and Re-ReST (also repair failures by reflection).
+
+One iteration: sample k trajectories per training task -> keep the successes -> (Re-ReST) reflect on the
+failures and keep only repairs the environment confirmed -> build the agent's SFT set (reflection text
+never in it; deduplicated; capped per task) and, separately, the reflector's SFT set -> LoRA SFT -> evaluate
+on the held-out split. The next iteration samples with the new adapter. Every stage is recorded in the
+store when it finishes, so an interrupted run resumes at the first unfinished stage and never redoes one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.metrics import wilson_interval
+from agents.runner import RunConfig, make_env, policy_for, run_agent
+from agents.store import Store
+from agents.types import LLM, Source, Trajectory
+from environments.base import get_entry
+
+log = logging.getLogger(__name__)
+
+METHODS = ("rest", "re-rest")
+
+_STAGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stages (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    iteration INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL DEFAULT '{}',
+    seconds REAL,
+    PRIMARY KEY (run_id, iteration, stage)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    iteration INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    trajectory_ids TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class SelfTrainConfig:
+    """One self-training run (stored with it, so a resume repeats it exactly)."""
+
+    env: str = "code"
+    """Registered environment."""
+    suite: str | None = "easy"
+    """Task suite (code env)."""
+    train_split: str = "train"
+    """Tasks sampled for training data."""
+    eval_split: str = "test"
+    """Held-out tasks for evaluation."""
+    method: str = "re-rest"
+    """`rest` (successes only) or `re-rest` (plus confirmed reflection repairs)."""
+    iterations: int = 1
+    """Sample -> (reflect) -> train -> evaluate rounds."""
+    samples: int = 4
+    """Trajectories sampled per training task (k)."""
+    max_attempts: int = 1
+    """Attempts per sampled code episode (ReST samples single attempts)."""
+    temperature: float = 0.8
+    """Sampling temperature for training data."""
+    max_tokens: int | None = None
+    """Tokens per reply (None: the environment's default)."""
+    limit: int | None = None
+    """Use only the first N training tasks."""
+    eval_limit: int | None = None
+    """Use only the first N held-out tasks."""
+    max_per_task: int = 2
+    """Most SFT examples per task, so easy tasks do not dominate."""
+    reflect_rounds: int = 2
+    """Reflection rounds per failure (Re-ReST)."""
+    base: str = "smollm2"
+    """Base model of the agent (and of each adapter)."""
+    epochs: float = 3.0
+    """LoRA SFT epochs (Re-ReST: 3)."""
+    learning_rate: float = 3e-4
+    """LoRA SFT learning rate (Re-ReST: 3e-4)."""
+    lora_r: int = 8
+    """LoRA rank (Re-ReST: 8)."""
+    lora_alpha: int = 16
+    """LoRA alpha (Re-ReST: 16)."""
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    """Modules that get LoRA (Re-ReST: q and v projections)."""
+    batch_size: int = 8
+    """Episodes advanced together."""
+    seed: int = 0
+    """Seed for sampling and environments."""
+    train_reflector: bool = False
+    """Also fit a LoRA adapter for the reflector on its own SFT set."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+
+
+@dataclass
+class IterationReport:
+    """What one iteration did and measured."""
+
+    iteration: int
+    train_success_rate: float | None = None
+    failures: int | None = None
+    repaired: int | None = None
+    repair_rate: float | None = None
+    agent_sft_size: int | None = None
+    reflector_sft_size: int | None = None
+    train_loss: float | None = None
+    adapter: str | None = None
+    eval_pass_at_1: float | None = None
+    eval_ci95: list[float] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def conversation_key(traj: Trajectory) -> tuple[str, tuple[str, ...]]:
+    """Identity of a trajectory's behaviour for deduplication: its task and normalised assistant turns."""
+    return traj.task_id, tuple(" ".join(s.model_output.split()) for s in traj.steps)
+
+
+def agent_sft_records(
+    sampled: Sequence[Trajectory], repaired: Sequence[Trajectory], max_per_task: int
+) -> list[dict[str, Any]]:
+    """The agent's SFT set: successful samples, then environment-confirmed repairs; deduplicated, capped per task.
+
+    A repair counts only when the environment confirmed it (`meta["confirmed"]` and a successful final step).
+    The conversation is the trajectory's own (task observation and the agent's turns), so no reflection text
+    is ever in it.
+    """
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    per_task: dict[str, int] = {}
+    records = []
+    verified = [t for t in repaired if t.source == Source.REFLECTED and t.meta.get("confirmed") and t.success]
+    for traj in [*(t for t in sampled if t.success), *verified]:
+        key = conversation_key(traj)
+        if key in seen or per_task.get(traj.task_id, 0) >= max_per_task:
+            continue
+        seen.add(key)
+        per_task[traj.task_id] = per_task.get(traj.task_id, 0) + 1
+        records.append(
+            {
+                "messages": traj.to_messages(),
+                "trajectory_id": traj.id,
+                "parent_id": traj.parent_id,
+                "task_id": traj.task_id,
+                "source": str(traj.source),
+                "success": True,
+            }
+        )
+    return records
+
+
+def reflector_sft_records(repaired: Sequence[Trajectory]) -> list[dict[str, Any]]:
+    """The reflector's SFT set: for each confirmed repair, its prompt and the reflection that worked."""
+    records = []
+    for traj in repaired:
+        if not (traj.meta.get("confirmed") and traj.success):
+            continue
+        prompts = traj.meta.get("reflection_prompts") or []
+        reflections = traj.meta.get("reflections") or []
+        if not prompts or not reflections:
+            continue
+        prompt = [m for m in prompts[-1] if m["role"] != "assistant"]
+        records.append(
+            {
+                "prompt": prompt,
+                "completion": [{"role": "assistant", "content": reflections[-1]}],
+                "trajectory_id": traj.id,
+                "parent_id": traj.parent_id,
+                "task_id": traj.task_id,
+            }
+        )
+    return records
+
+
+class SelfTrainer:
+    """Runs (or resumes) a self-training run; `make_llm(adapter)` builds the agent for an adapter (None: base)."""
+
+    def __init__(
+        self,
+        store: Store,
+        out_dir: Path,
+        config: SelfTrainConfig,
+        make_llm: Callable[[str | None], LLM],
+        *,
+        run_id: str | None = None,
+        on_stage: Callable[[int, str, str], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.out_dir = out_dir
+        self.config = config
+        self.make_llm = make_llm
+        self.on_stage = on_stage
+        self.on_progress = on_progress
+        store.db.executescript(_STAGES_SCHEMA)
+        self.run_id = run_id or store.create_run(asdict(config), model=config.base, kind="self-train")
+        self.entry = get_entry(config.env)
+
+    # stage bookkeeping ------------------------------------------------------------------------------
+    def _stage(self, iteration: int, stage: str) -> dict[str, Any] | None:
+        row = self.store.db.execute(
+            "SELECT status, result, seconds FROM stages WHERE run_id = ? AND iteration = ? AND stage = ?",
+            (self.run_id, iteration, stage),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"status": row[0], "result": json.loads(row[1]), "seconds": row[2]}
+
+    def _mark(self, iteration: int, stage: str, status: str, result: dict[str, Any], seconds: float | None) -> None:
+        self.store.db.execute(
+            "INSERT INTO stages (run_id, iteration, stage, status, result, seconds) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(run_id, iteration, stage) DO UPDATE SET status=excluded.status, result=excluded.result,"
+            " seconds=excluded.seconds",
+            (self.run_id, iteration, stage, status, json.dumps(result), seconds),
+        )
+
+    def _run_stage(self, iteration: int, stage: str, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict:
+        """Run `work` unless the stage already finished; `work` gets what an unfinished attempt recorded."""
+        prior = self._stage(iteration, stage)
+        if prior and prior["status"] == "done":
+            log.info("iteration %d: %s already done", iteration, stage)
+            return prior["result"] | {"_seconds": prior["seconds"]}
+        if self.on_stage:
+            self.on_stage(iteration, stage, "start")
+        start = time.perf_counter()
+        result = work(prior["result"] if prior else {})
+        seconds = (prior or {}).get("seconds") or 0.0
+        seconds += time.perf_counter() - start
+        self._mark(iteration, stage, "done", result, seconds)
+        if self.on_stage:
+            self.on_stage(iteration, stage, "done")
+        return result | {"_seconds": seconds}
+
+    # stages -----------------------------------------------------------------------------------------
+    def _agent_run(self, iteration: int, stage: str, llm: LLM, run_config: RunConfig, prior: dict) -> dict:
+        run_id = prior.get("run_id")
+        if run_id is None:
+            run_id = self.store.create_run(asdict(run_config), model=llm.model_id, adapter=llm.adapter)
+            self._mark(iteration, stage, "running", {"run_id": run_id}, None)
+        result = run_agent(llm, self.store, run_config, run_id=run_id, on_progress=self.on_progress)
+        return {"run_id": run_id, "metrics": result.metrics}
+
+    def _sample_config(self, iteration: int) -> RunConfig:
+        c = self.config
+        return RunConfig(
+            env=c.env, suite=c.suite, split=c.train_split, samples=c.samples, max_attempts=c.max_attempts,
+            temperature=c.temperature, max_tokens=c.max_tokens, limit=c.limit, seed=c.seed + 1000 * iteration,
+            batch_size=c.batch_size, model=c.base,
+        )  # fmt: skip
+
+    def _eval_config(self) -> RunConfig:
+        c = self.config
+        return RunConfig(
+            env=c.env, suite=c.suite, split=c.eval_split, samples=1, max_attempts=1, temperature=0.0,
+            max_tokens=c.max_tokens, limit=c.eval_limit, seed=c.seed, batch_size=c.batch_size, model=c.base,
+        )  # fmt: skip
+
+    def _reflect(self, llm: LLM, sample_run: str) -> dict[str, Any]:
+        from reflection.reflector import ReflectorConfig, reflect_on_failures
+
+        failures = [
+            t for t in self.store.trajectories(sample_run, status="done", source=Source.SAMPLED) if not t.success
+        ]
+        tasks = {
+            t.task_id: t for t in self.entry.load_tasks(self.config.suite, self.config.train_split, self.config.limit)
+        }
+        run_config = self._sample_config(0)
+        resources: dict[str, Any] = {}
+        if self.config.env == "code":
+            from sandboxes import make_sandbox
+
+            resources["sandbox"] = make_sandbox("local")
+        results = reflect_on_failures(
+            llm, self.store, self.entry, failures, tasks,
+            lambda task: make_env(self.entry, task, run_config, resources), sample_run,
+            policy_for(self.entry, run_config), ReflectorConfig(rounds=self.config.reflect_rounds),
+            on_progress=self.on_progress,
+        )  # fmt: skip
+        repaired = sum(r.success for r in results)
+        return {
+            "failures": len(results),
+            "repaired": repaired,
+            "repair_rate": repaired / len(results) if results else 0.0,
+        }
+
+    def _datasets(self, iteration: int, sample_runs: list[str]) -> dict[str, Any]:
+        sampled: list[Trajectory] = []
+        repaired: list[Trajectory] = []
+        for run in sample_runs:
+            sampled += self.store.trajectories(run, status="done", source=Source.SAMPLED)
+            repaired += self.store.trajectories(run, status="done", source=Source.REFLECTED)
+        if self.config.method == "rest":
+            repaired = []
+        agent = agent_sft_records(sampled, repaired, self.config.max_per_task)
+        reflector = reflector_sft_records(repaired)
+        folder = self.out_dir / f"iter{iteration}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for kind, records in (("agent_sft", agent), ("reflector_sft", reflector)):
+            path = folder / f"{kind}.jsonl"
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+            self.store.db.execute(
+                "INSERT OR REPLACE INTO datasets (id, run_id, iteration, kind, path, size, trajectory_ids, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (f"{self.run_id}/{iteration}/{kind}", self.run_id, iteration, kind, str(path), len(records),
+                 json.dumps([r["trajectory_id"] for r in records]), time.time()),
+            )  # fmt: skip
+            paths[kind] = str(path)
+        return {"agent_sft": paths["agent_sft"], "agent_sft_size": len(agent),
+                "reflector_sft": paths["reflector_sft"], "reflector_sft_size": len(reflector)}  # fmt: skip
+
+    def _train(self, iteration: int, data: str, name: str) -> dict[str, Any]:
+        from training.lora import LoraTrainConfig, train_sft
+
+        c = self.config
+        result = train_sft(
+            data,
+            LoraTrainConfig(
+                base=c.base,
+                output_dir=str(self.out_dir / f"iter{iteration}" / name),
+                num_train_epochs=c.epochs,
+                learning_rate=c.learning_rate,
+                lora_r=c.lora_r,
+                lora_alpha=c.lora_alpha,
+                lora_target_modules=tuple(c.target_modules),
+                seed=c.seed,
+            ),
+            registry=self.store.path,
+        )
+        return {"adapter": result.adapter_dir, "adapter_id": result.adapter_id, "metrics": result.metrics}
+
+    # the loop ---------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Every iteration's report (also written to OUT/report.json)."""
+        c = self.config
+        reports: list[IterationReport] = []
+        base_eval = self._run_stage(
+            0, "eval", lambda prior: self._agent_run(0, "eval", self.make_llm(None), self._eval_config(), prior)
+        )
+        reports.append(self._report(0, {"eval": base_eval}))
+        adapter: str | None = None
+        sample_runs: list[str] = []
+        for it in range(1, c.iterations + 1):
+            llm = self.make_llm(adapter)
+            stages: dict[str, dict] = {}
+            stages["sample"] = self._run_stage(
+                it,
+                "sample",
+                lambda prior, llm=llm, it=it: self._agent_run(it, "sample", llm, self._sample_config(it), prior),
+            )
+            sample_runs.append(stages["sample"]["run_id"])
+            if c.method == "re-rest":
+                run = stages["sample"]["run_id"]
+                stages["reflect"] = self._run_stage(it, "reflect", lambda _p, llm=llm, run=run: self._reflect(llm, run))
+            stages["dataset"] = self._run_stage(it, "dataset", lambda _p, it=it: self._datasets(it, sample_runs))
+            if stages["dataset"]["agent_sft_size"] == 0:
+                log.warning("iteration %d: no successful or repaired trajectory to train on; stopping", it)
+                reports.append(self._report(it, stages))
+                break
+            data = stages["dataset"]["agent_sft"]
+            stages["train"] = self._run_stage(
+                it, "train", lambda _p, it=it, data=data: self._train(it, data, "adapter")
+            )
+            if c.train_reflector and stages["dataset"]["reflector_sft_size"]:
+                rdata = stages["dataset"]["reflector_sft"]
+                stages["train_reflector"] = self._run_stage(
+                    it, "train_reflector", lambda _p, it=it, rdata=rdata: self._train(it, rdata, "reflector")
+                )
+            adapter = stages["train"]["adapter"]
+            tuned = self.make_llm(adapter)
+            stages["eval"] = self._run_stage(
+                it,
+                "eval",
+                lambda prior, tuned=tuned, it=it: self._agent_run(it, "eval", tuned, self._eval_config(), prior),
+            )
+            reports.append(self._report(it, stages))
+        report = {"run_id": self.run_id, "config": asdict(c), "iterations": [asdict(r) for r in reports]}
+        (self.out_dir / "report.json").write_text(json.dumps(report, indent=2))
+        self.store.finish_run(self.run_id, report)
+        return report
+
+    def _report(self, iteration: int, stages: dict[str, dict]) -> IterationReport:
+        r = IterationReport(iteration=iteration)
+        if "sample" in stages:
+            r.train_success_rate = stages["sample"]["metrics"]["success_rate"]
+        if "reflect" in stages:
+            r.failures, r.repaired, r.repair_rate = (
+                stages["reflect"][k] for k in ("failures", "repaired", "repair_rate")
+            )
+        if "dataset" in stages:
+            r.agent_sft_size = stages["dataset"]["agent_sft_size"]
+            r.reflector_sft_size = stages["dataset"]["reflector_sft_size"]
+        if "train" in stages:
+            r.adapter = stages["train"]["adapter"]
+            metrics = stages["train"].get("metrics") or {}
+            r.train_loss = metrics.get("train_loss", metrics.get("last_loss"))
+        if "eval" in stages:
+            m = stages["eval"]["metrics"]
+            r.eval_pass_at_1 = m["pass_at_k"].get("1", m["success_rate"])
+            r.eval_ci95 = list(wilson_interval(m["successes"], m["trajectories"]))
+        r.stage_seconds = {k: round(v.get("_seconds") or 0.0, 1) for k, v in stages.items()}
+        return r
