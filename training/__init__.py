@@ -1,1 +1,8 @@
-"""Kintsugi."""
+"""Training: TRL-format datasets -> LoRA SFT/DPO adapters (peft + TRL), the adapter registry, and test-time
+self-improvement (TT-SI, TT-D, TT-ICL).
+
+Modules: `data` (loading and checking datasets, the assistant-only training chat template), `lora` (`train`,
+`train_command`), `registry` (`AdapterRegistry`), `uncertainty` (margin, agreement, self-certainty), `ttsi`
+(`run_ttsi`, `ttsi_command`, `adapted`), `vllm_lora` (in-process vLLM with `LoRARequest`, `vllm serve` helpers).
+Heavy libraries are imported inside the functions that need them.
+"""
