@@ -588,6 +588,110 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
     out.print(f"report: {path}")
 
 
+@app.command()
+def train(
+    kind: str = typer.Argument(..., help="sft (conversations or prompt-completion) or dpo (prompt/chosen/rejected)."),
+    data: str = typer.Option(..., help="TRL-format .jsonl[.gz], a datasets folder, or a run directory / kintsugi.db."),
+    base: str = typer.Option("smollm2", help="Base model: smollm2 (embedded) or a local transformers folder."),
+    out_dir: Path = typer.Option(Path("adapter"), "--out", help="Where the PEFT adapter is saved."),
+    epochs: float = typer.Option(3.0, min=0.0, help="Passes over the data."),
+    lr: float = typer.Option(None, min=0.0, help="Learning rate (default 2e-4 for SFT, 5e-5 for DPO)."),
+    rank: int = typer.Option(8, min=1, help="LoRA rank."),
+    alpha: int = typer.Option(16, min=1, help="LoRA alpha."),
+    target_modules: str = typer.Option("all-linear", help="all-linear, or names such as q_proj,v_proj."),
+    batch_size: int = typer.Option(4, min=1, help="Examples per optimizer step."),
+    max_steps: int = typer.Option(-1, help="Optimizer steps in total (-1: from the epochs)."),
+    max_length: int = typer.Option(None, min=1, help="Longest example allowed, in tokens (longer is an error)."),
+    beta: float = typer.Option(0.1, min=0.0, help="DPO beta."),
+    run_id: str = typer.Option(None, "--run", help="With a store as data: the run to take trajectories from."),
+    eval_data: str = typer.Option(None, help="Held-out data in the same format."),
+    device: str = typer.Option("auto", help="cpu, cuda, or auto."),
+    seed: int = typer.Option(0, help="Seed."),
+    registry: str = typer.Option(None, help="Store to register the adapter in (default: the data's store)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log training progress."),
+) -> None:
+    """Fit a LoRA adapter with peft + TRL (`kintsugi train sft|dpo`); every data check runs before training."""
+    _setup_logging(verbose)
+    if kind not in ("sft", "dpo"):
+        fail(f"unknown training kind {kind!r}; use sft or dpo")
+    from agents.llm.embedded import ModelNotFoundError
+    from training.data import DatasetError
+    from training.lora import train_command
+
+    try:
+        result = train_command(
+            kind, data, base=base, out=out_dir, epochs=epochs, lr=lr, rank=rank, alpha=alpha,
+            target_modules=target_modules, batch_size=batch_size, max_steps=max_steps, max_length=max_length,
+            beta=beta, run_id=run_id, eval_data=eval_data, device=device, seed=seed, registry=registry,
+        )  # fmt: skip
+    except (DatasetError, ModelNotFoundError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    summary = {"adapter": result.adapter_dir, "adapter_id": result.adapter_id, "examples": result.num_examples,
+               "steps": result.steps, **result.metrics}  # fmt: skip
+    out.print_json(json.dumps(summary, default=str))
+
+
+@app.command("tt-si")
+def tt_si(
+    env: str = typer.Option("code", help="Environment (code)."),
+    suite: str = typer.Option("easy", help="Task suite."),
+    split: str = typer.Option("test", help="Split of the suite."),
+    tau: float = typer.Option(0.5, min=0.0, max=1.0, help="Uncertain when the confidence estimate is below tau."),
+    k: int = typer.Option(2, min=1, help="Similar training examples written per uncertain input."),
+    variant: str = typer.Option("tt-si", help="tt-si (temporary LoRA), tt-d (a teacher writes), tt-icl (in context)."),
+    estimator: str = typer.Option("margin", help="margin (softmax of -NLL), agreement, or self-certainty."),
+    limit: int = typer.Option(None, min=1, help="Use only the first N inputs."),
+    teacher: str = typer.Option(None, help="Teacher model for tt-d."),
+    teacher_backend: str = typer.Option(None, help="Teacher backend: transformers or litellm."),
+    api_base: str = typer.Option(None, help="Server URL for a litellm teacher."),
+    epochs: int = typer.Option(3, min=1, help="Epochs of the temporary LoRA."),
+    lr: float = typer.Option(1e-4, min=0.0, help="Learning rate of the temporary LoRA."),
+    threads: int = typer.Option(None, min=1, help="torch CPU threads."),
+    seed: int = typer.Option(0, help="Seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Test-time self-improvement: base vs the variant on the same inputs, by confidence."""
+    _setup_logging(verbose)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.ttsi import ttsi_command
+
+    progress = Progress(TextColumn("[bold]inputs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=as_json)  # fmt: skip
+    bar = progress.add_task("inputs", total=None)
+    try:
+        with progress:
+            report = ttsi_command(
+                env=env, suite=suite, split=split, tau=tau, k=k, variant=variant, estimator=estimator, limit=limit,
+                teacher_backend=teacher_backend, teacher_model=teacher, teacher_api_base=api_base, epochs=epochs,
+                lr=lr, seed=seed, num_threads=threads,
+                on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            )  # fmt: skip
+    except (ValueError, TypeError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+        return
+
+    def rate(block: dict[str, Any]) -> str:
+        if not block["n"]:
+            return "-"
+        lo, hi = block["ci95"]
+        return f"{block['passed']}/{block['n']} = {block['rate']:.3f} (95% CI {lo:.2f}-{hi:.2f})"
+
+    seconds = report["adaptation_seconds_per_uncertain"]
+    out.print(f"base accuracy:              {rate(report['base'])}")
+    out.print(f"{variant} accuracy:{' ' * (16 - len(variant))}{rate(report['adapted'])}")
+    out.print(f"judged uncertain:           {report['uncertain_share']:.2f}")
+    out.print(
+        f"base / {variant} on uncertain:  {rate(report['base_on_uncertain'])} / {rate(report['variant_on_uncertain'])}"
+    )
+    out.print(f"base on confident:          {rate(report['base_on_confident'])}")
+    if seconds["median"] is not None:
+        out.print(f"adaptation s per uncertain: median {seconds['median']:.1f}, p95 {seconds['p95']:.1f}")
+
+
 def main() -> None:
     app()
 
