@@ -62,7 +62,7 @@ def run(
     ),
     temperature: float = typer.Option(None, min=0.0, help="Sampling temperature (default 0 for one sample, else 0.8)."),
     max_tokens: int = typer.Option(None, min=1, help="Tokens per model reply."),
-    backend: str = typer.Option("transformers", help="LLM backend: transformers or litellm."),
+    backend: str = typer.Option("transformers", help="LLM backend: transformers, litellm, or vllm (GPU)."),
     model: str = typer.Option("smollm2", help="Model: smollm2 (embedded), a local path, or a litellm model name."),
     adapter: str = typer.Option(None, help="LoRA adapter folder to load on the model."),
     api_base: str = typer.Option(None, help="Server URL for the litellm backend (e.g. http://127.0.0.1:8000/v1)."),
@@ -167,6 +167,8 @@ def _make_llm(backend: str, model: str, adapter: str | None, api_base: str | Non
         return make_llm(backend, model, adapter=adapter, **options)
     except (ValueError, ModelNotFoundError, FileNotFoundError) as exc:
         fail(str(exc))
+    except ImportError as exc:
+        fail(f"the {backend} backend needs its extra (pip install 'kintsugi[{backend}]'; vllm also needs a GPU): {exc}")
 
 
 def _print_metrics(run_id: str, store_path: Path, m: dict[str, Any]) -> None:

@@ -67,7 +67,7 @@ def train_on_cpu(folder: Path) -> str:
 
 
 def check_vllm(adapter: str, requests: int) -> None:
-    from training.vllm_lora import VLLMLLM, VLLMConfig
+    from agents.llm.vllm_backend import VLLMLLM, VLLMConfig
 
     start = time.perf_counter()
     base = VLLMLLM(VLLMConfig(model="smollm2", gpu_memory_utilization=0.3, max_model_len=2048))

@@ -3,6 +3,6 @@ self-improvement (TT-SI, TT-D, TT-ICL).
 
 Modules: `data` (loading and checking datasets, the assistant-only training chat template), `lora` (`train`,
 `train_command`), `registry` (`AdapterRegistry`), `uncertainty` (margin, agreement, self-certainty), `ttsi`
-(`run_ttsi`, `ttsi_command`, `adapted`), `vllm_lora` (in-process vLLM with `LoRARequest`, `vllm serve` helpers).
+(`run_ttsi`, `ttsi_command`, `adapted`).
 Heavy libraries are imported inside the functions that need them.
 """

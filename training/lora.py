@@ -2,7 +2,7 @@
 
 CPU by default; a CUDA GPU is used when present (`device="auto"`). The saved folder (`adapter_config.json`,
 `adapter_model.safetensors`) loads through `TransformersLLM.with_adapter(path)`, vLLM's `LoRARequest`, and
-`vllm serve --enable-lora` (see `training.vllm_lora`).
+`vllm serve --enable-lora` (see `agents.llm.vllm_backend`).
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ from typing import Any
 
 from agents.types import LLM
 
-BACKENDS = ("transformers", "litellm")
+BACKENDS = ("transformers", "litellm", "vllm")
 
 
 def make_llm(
     backend: str = "transformers", model: str = "smollm2", *, adapter: str | None = None, **options: Any
 ) -> LLM:
-    """Build a backend by name: `transformers` (embedded default) or `litellm` (any provider or server)."""
+    """Build a backend by name: `transformers` (embedded default), `litellm` (any provider or server) or `vllm`
+    (in process, GPU only, `pip install 'kintsugi[vllm]'`)."""
     if backend == "transformers":
         from agents.llm.transformers_backend import TransformersConfig, TransformersLLM
 
@@ -23,6 +24,10 @@ def make_llm(
         if adapter:
             options.setdefault("model", adapter)
         return LiteLLM(LiteLLMConfig(**{"model": model, **options}))
+    if backend == "vllm":
+        from agents.llm.vllm_backend import VLLMLLM, VLLMConfig
+
+        return VLLMLLM(VLLMConfig(model=model, **options), adapter=adapter)
     raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
 
 

@@ -112,8 +112,12 @@ class VLLMLLM(BaseLLM):
         return VLLMLLM(self.config, adapter=path, _engine=self._engine)
 
     def _render(self, messages: Messages) -> list[int]:
+        """Prompt token ids; a final assistant message is a reply already begun, left open to continue."""
         tok = self._engine.tokenizer
-        text = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        begun = ""
+        if messages and messages[-1]["role"] == "assistant":
+            messages, begun = messages[:-1], messages[-1]["content"]
+        text = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False) + begun
         return tok(text, add_special_tokens=False)["input_ids"]
 
     def generate_batch(
