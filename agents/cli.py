@@ -77,7 +77,6 @@ def run(
     """Run an agent on a task suite, store every step, and print pass@k."""
     _setup_logging(verbose)
     from agents.runner import RunConfig, run_agent
-    from agents.store import Store, StoreError
     from environments.base import get_entry
     from environments.code.tasks import TaskFileError
 
@@ -86,10 +85,7 @@ def run(
     except KeyError as exc:
         fail(str(exc.args[0]))
     store_path = _store_path(out_dir)
-    try:
-        store = Store(store_path)
-    except (StoreError, OSError) as exc:
-        fail(f"cannot open the store {store_path}: {exc}")
+    store = _open_store(store_path)
     run_id = None
     if resume:
         prior = store.latest_run(unfinished=True, kind="run")
@@ -152,6 +148,16 @@ def run(
         out.print_json(json.dumps({"run_id": result.run_id, "store": str(result.store_path), **m}))
         return
     _print_metrics(result.run_id, result.store_path, m)
+
+
+def _open_store(path: Path) -> Any:
+    """The store at `path` (created if missing), or a one-line error."""
+    from agents.store import Store, StoreError
+
+    try:
+        return Store(path)
+    except (StoreError, OSError) as exc:
+        fail(f"cannot open the store {path}: {exc}")
 
 
 def _make_llm(backend: str, model: str, adapter: str | None, api_base: str | None) -> Any:
@@ -375,7 +381,6 @@ def search(
 ) -> None:
     """Search task trees with MCTS and turn them into verified revision trajectories (Agent-R)."""
     _setup_logging(verbose)
-    from agents.store import Store, StoreError
     from environments.base import get_entry
     from reflection.mcts import MCTSConfig
     from reflection.mcts_pipeline import SearchConfig, search_and_revise
@@ -413,10 +418,7 @@ def search(
     except ValueError as exc:
         fail(str(exc))
     store_path = _store_path(out_dir)
-    try:
-        store = Store(store_path)
-    except (StoreError, OSError) as exc:
-        fail(f"cannot open the store {store_path}: {exc}")
+    store = _open_store(store_path)
     llm = _make_llm(backend, model, adapter, api_base)
 
     def progress(t: Any) -> None:
@@ -500,14 +502,10 @@ def self_train(
 ) -> None:
     """Self-train the agent (ReST / Re-ReST): sample, repair, LoRA SFT, evaluate; resumable by stage."""
     _setup_logging(verbose)
-    from agents.store import Store, StoreError
     from training.self_training import SelfTrainConfig, SelfTrainer
 
     store_path = _store_path(out_dir)
-    try:
-        store = Store(store_path)
-    except (StoreError, OSError) as exc:
-        fail(f"cannot open the store {store_path}: {exc}")
+    store = _open_store(store_path)
     run_id = None
     try:
         if resume:
