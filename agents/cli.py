@@ -494,6 +494,9 @@ def self_train(
     lr: float = typer.Option(3e-4, min=0.0, help="LoRA SFT learning rate."),
     max_tokens: int = typer.Option(None, min=1, help="Tokens per model reply."),
     train_reflector: bool = typer.Option(False, "--train-reflector", help="Also fit the reflector's own adapter."),
+    reflexion_eval: bool = typer.Option(
+        False, "--reflexion-eval", help="Also measure Reflexion-style retry with reflections on held-out failures."
+    ),
     out_dir: Path = typer.Option(Path("runs/self-train"), "--out", help="Run directory (store, datasets, adapters)."),
     seed: int = typer.Option(0, help="Seed for sampling and environments."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished self-training run in OUT."),
@@ -519,7 +522,7 @@ def self_train(
                 env=env, suite=suite, method=method, iterations=iterations, samples=samples, train_split=train_split,
                 eval_split=eval_split, limit=limit, eval_limit=eval_limit, max_per_task=max_per_task,
                 reflect_rounds=reflect_rounds, epochs=epochs, learning_rate=lr, max_tokens=max_tokens,
-                train_reflector=train_reflector, seed=seed,
+                train_reflector=train_reflector, reflexion_eval=reflexion_eval, seed=seed,
             )  # fmt: skip
         from environments.base import get_entry
 
@@ -574,7 +577,8 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
 
     table = Table(title=f"self-training {report['run_id']} ({report['config']['method']})")
     for col in ("iter", "train success", "repaired / failures", "agent SFT", "reflector SFT", "train loss",
-                "held-out pass@1 (95% CI)", "seconds per stage"):  # fmt: skip
+                "held-out pass@1 (95% CI)",
+                "with Reflexion retry", "seconds per stage"):  # fmt: skip
         table.add_column(col)
     for r in report["iterations"]:
         ci = f" ({r['eval_ci95'][0]:.3f}-{r['eval_ci95'][1]:.3f})" if r["eval_ci95"] else ""
@@ -582,6 +586,7 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
         table.add_row(
             str(r["iteration"]), fmt(r["train_success_rate"]), repaired, fmt(r["agent_sft_size"], "d"),
             fmt(r["reflector_sft_size"], "d"), fmt(r["train_loss"]), fmt(r["eval_pass_at_1"]) + ci,
+            fmt(r.get("eval_with_reflexion")),
             ", ".join(f"{k} {v:.0f}" for k, v in r["stage_seconds"].items()),
         )  # fmt: skip
     out.print(table)

@@ -130,7 +130,15 @@ def test_self_training_runs_end_to_end_and_never_redoes_a_stage(llm, tmp_path, m
     from training.self_training import SelfTrainer
 
     config = SelfTrainConfig(
-        method=method, samples=2, limit=3, eval_limit=2, epochs=1, max_tokens=160, reflect_rounds=1, max_per_task=2
+        method=method,
+        samples=2,
+        limit=3,
+        eval_limit=2,
+        epochs=1,
+        max_tokens=160,
+        reflect_rounds=1,
+        max_per_task=2,
+        reflexion_eval=method == "re-rest",
     )
     stages = []
     with Store(tmp_path / "kintsugi.db") as store:
@@ -147,6 +155,8 @@ def test_self_training_runs_end_to_end_and_never_redoes_a_stage(llm, tmp_path, m
         assert it1["train_success_rate"] is not None
         if method == "re-rest":
             assert it1["failures"] is not None and 0 <= it1["repaired"] <= it1["failures"]
+            # Reflexion-style retry can only add successes to the greedy first attempts
+            assert first["eval_with_reflexion"] >= first["eval_pass_at_1"]
         else:
             assert it1["failures"] is None
         if it1["agent_sft_size"]:

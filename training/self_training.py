@@ -100,6 +100,8 @@ class SelfTrainConfig:
     """Seed for sampling and environments."""
     train_reflector: bool = False
     """Also fit a LoRA adapter for the reflector on its own SFT set."""
+    reflexion_eval: bool = False
+    """Also measure Reflexion-style retry at inference: held-out failures get `reflect_rounds` reflections."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -121,6 +123,9 @@ class IterationReport:
     adapter: str | None = None
     eval_pass_at_1: float | None = None
     eval_ci95: list[float] = field(default_factory=list)
+    eval_with_reflexion: float | None = None
+    """Held-out success once failures may retry with reflections (environment feedback), when measured."""
+    eval_with_reflexion_ci95: list[float] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -267,16 +272,16 @@ class SelfTrainer:
             max_tokens=c.max_tokens, limit=c.eval_limit, seed=c.seed, batch_size=c.batch_size, model=c.base,
         )  # fmt: skip
 
-    def _reflect(self, llm: LLM, sample_run: str) -> dict[str, Any]:
+    def _reflect(self, llm: LLM, sample_run: str, *, held_out: bool = False) -> dict[str, Any]:
+        """Reflect on the failures of `sample_run` (a training sample, or with `held_out` an evaluation)."""
         from reflection.reflector import ReflectorConfig, reflect_on_failures
 
-        failures = [
-            t for t in self.store.trajectories(sample_run, status="done", source=Source.SAMPLED) if not t.success
-        ]
-        tasks = {
-            t.task_id: t for t in self.entry.load_tasks(self.config.suite, self.config.train_split, self.config.limit)
-        }
-        run_config = self._sample_config(0)
+        c = self.config
+        runs = self.store.trajectories(sample_run, status="done", source=Source.SAMPLED)
+        failures = [t for t in runs if not t.success]
+        split, limit = (c.eval_split, c.eval_limit) if held_out else (c.train_split, c.limit)
+        tasks = {t.task_id: t for t in self.entry.load_tasks(c.suite, split, limit)}
+        run_config = self._eval_config() if held_out else self._sample_config(0)
         resources: dict[str, Any] = {}
         if self.config.env == "code":
             from sandboxes import make_sandbox
@@ -289,11 +294,20 @@ class SelfTrainer:
             on_progress=self.on_progress,
         )  # fmt: skip
         repaired = sum(r.success for r in results)
+        solved = len(runs) - len(failures) + repaired
         return {
             "failures": len(results),
             "repaired": repaired,
             "repair_rate": repaired / len(results) if results else 0.0,
+            "success_with_reflexion": solved / len(runs) if runs else 0.0,
+            "success_with_reflexion_ci95": list(wilson_interval(solved, len(runs))),
         }
+
+    def _reflexion_eval(self, iteration: int, llm: LLM, eval_stage: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.config.reflexion_eval:
+            return None
+        run = eval_stage["run_id"]
+        return self._run_stage(iteration, "eval_reflexion", lambda _p: self._reflect(llm, run, held_out=True))
 
     def _datasets(self, iteration: int, sample_runs: list[str]) -> dict[str, Any]:
         sampled: list[Trajectory] = []
@@ -349,7 +363,10 @@ class SelfTrainer:
         base_eval = self._run_stage(
             0, "eval", lambda prior: self._agent_run(0, "eval", self.make_llm(None), self._eval_config(), prior)
         )
-        reports.append(self._report(0, {"eval": base_eval}))
+        base_stages = {"eval": base_eval}
+        if (reflexion := self._reflexion_eval(0, self.make_llm(None), base_eval)) is not None:
+            base_stages["eval_reflexion"] = reflexion
+        reports.append(self._report(0, base_stages))
         adapter: str | None = None
         sample_runs: list[str] = []
         for it in range(1, c.iterations + 1):
@@ -385,6 +402,8 @@ class SelfTrainer:
                 "eval",
                 lambda prior, tuned=tuned, it=it: self._agent_run(it, "eval", tuned, self._eval_config(), prior),
             )
+            if (reflexion := self._reflexion_eval(it, tuned, stages["eval"])) is not None:
+                stages["eval_reflexion"] = reflexion
             reports.append(self._report(it, stages))
         report = {"run_id": self.run_id, "config": asdict(c), "iterations": [asdict(r) for r in reports]}
         (self.out_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -410,5 +429,8 @@ class SelfTrainer:
             m = stages["eval"]["metrics"]
             r.eval_pass_at_1 = m["pass_at_k"].get("1", m["success_rate"])
             r.eval_ci95 = list(wilson_interval(m["successes"], m["trajectories"]))
+        if "eval_reflexion" in stages:
+            r.eval_with_reflexion = stages["eval_reflexion"]["success_with_reflexion"]
+            r.eval_with_reflexion_ci95 = stages["eval_reflexion"]["success_with_reflexion_ci95"]
         r.stage_seconds = {k: round(v.get("_seconds") or 0.0, 1) for k, v in stages.items()}
         return r
