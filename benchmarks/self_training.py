@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-self-train"))
+    parser.add_argument(
+        "--reflexion-eval", action="store_true", help="also measure Reflexion-style retry on held-out failures"
+    )
     args = parser.parse_args()
 
     from agents.llm import make_llm
@@ -40,7 +43,10 @@ def main() -> None:
     reports = {}
     with Store(args.out / "kintsugi.db") as store:
         rerest = SelfTrainer(
-            store, args.out / "re-rest", SelfTrainConfig(method="re-rest", **common), base.with_adapter
+            store,
+            args.out / "re-rest",
+            SelfTrainConfig(method="re-rest", reflexion_eval=args.reflexion_eval, **common),
+            base.with_adapter,
         )
         reports["re-rest"] = rerest.run()
         rest = SelfTrainer(store, args.out / "rest", SelfTrainConfig(method="rest", **common), base.with_adapter)
@@ -62,6 +68,10 @@ def main() -> None:
             continue
         lo, hi = r["eval_ci95"]
         print(f"{name:<8} {r['eval_pass_at_1']:>7.3f}  {lo:.3f}-{hi:.3f}   {size:>12} {repaired:>16}")
+    for name, r in (("base", base_row), ("re-rest", reports["re-rest"]["iterations"][-1])):
+        if r.get("eval_with_reflexion") is not None:
+            lo, hi = r["eval_with_reflexion_ci95"]
+            print(f"{name} + Reflexion retry (environment feedback): {r['eval_with_reflexion']:.3f}  {lo:.3f}-{hi:.3f}")
     print(f"wall time {time.perf_counter() - started:.0f}s; reports in {args.out}")
     (args.out / "benchmark.json").write_text(json.dumps(reports, indent=2))
 
