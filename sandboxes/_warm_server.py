@@ -5,18 +5,21 @@
 on fd 0 and writes framed replies on fd 1 (the frame is described in `sandboxes.warm`); it answers a first frame
 `{"ready": true}` and stops at the end of its input.
 
-Per request it writes the files into the emptied workdir, forks a child that takes the test's rlimits and runs
-`main.py` as `__main__` with stdin/stdout/stderr of its own, enforces the timeout, then kills every other process of
-its uid (`kill(-1)`: atomic, and everything the test started is of that uid), reaps them (it is their subreaper)
-and empties the workdir and its uid's files in /tmp and /dev/shm. It makes itself non-dumpable so that a child can
-neither ptrace it nor reopen its pipes through /proc. Standard library only; options: `--workdir DIR` (default
-/work) and `--ephemeral` (make DIR, mode 700, at start and remove it at the end).
+Per request it writes the files into the emptied workdir, hands the test to a child (forked ahead with `--prefork`,
+else now) that takes the test's rlimits and runs `main.py` as `__main__` with stdin/stdout/stderr of its own,
+enforces the timeout, then kills every other process of its uid (`kill(-1)`: atomic, and everything the test started
+is of that uid), reaps them (it is their subreaper) and empties the workdir and its uid's files in /tmp and
+/dev/shm. It makes itself non-dumpable so that a child can neither ptrace it nor reopen its pipes through /proc.
+Standard library only; options: `--workdir DIR` (default /work), `--ephemeral` (make DIR, mode 700, at start and
+remove it at the end) and `--prefork` (fork each test's child before its request comes, and keep one such spare
+waiting between requests).
 """
 
 import contextlib
 import ctypes
 import gc
 import json
+import marshal
 import os
 import resource
 import selectors
@@ -35,6 +38,9 @@ PRELOAD = (
     "threading", "atexit", "types", "traceback",
 )  # fmt: skip
 PR_SET_DUMPABLE = 4
+SHM_INFO, MSG_INFO, SEM_INFO = 14, 12, 19  # the *ctl commands that count a namespace's IPC objects
+LIBC = ctypes.CDLL(None, use_errno=True)
+GO_FD = 3  # in a child: the pipe its go message comes on
 PR_SET_CHILD_SUBREAPER = 36
 READ_CHUNK = 1 << 16
 DRAIN_GRACE = 2.0
@@ -50,12 +56,14 @@ LIMITS = {
 # Counters of the enclosing cgroup, when the sandbox shows it (docker does, bubblewrap does not).
 OOM_COUNTERS = (("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"), ("/sys/fs/cgroup/memory.events", "oom_kill"))
 FORK_COUNTERS = (("/sys/fs/cgroup/pids/pids.events", "max"), ("/sys/fs/cgroup/pids.events", "max"))
+OOM_SOURCES = FORK_SOURCES = ()  # those of the counters above that this sandbox shows (probed at start)
 
 
 def main():
+    global OOM_SOURCES, FORK_SOURCES
     if os.getuid() == 0:
         raise SystemExit("refusing to run as root: its kill(-1) would reach every process of the machine")
-    workdir, ephemeral = "/work", False
+    workdir, ephemeral, keep_spare = "/work", False, False
     args = sys.argv[1:]
     while args:
         option = args.pop(0)
@@ -63,15 +71,18 @@ def main():
             workdir = args.pop(0)
         elif option == "--ephemeral":
             ephemeral = True
+        elif option == "--prefork":
+            keep_spare = True
         else:
             raise SystemExit("unknown option " + option)
+    OOM_SOURCES, FORK_SOURCES = readable(OOM_COUNTERS), readable(FORK_COUNTERS)
     requests = os.dup(0)
     replies = os.dup(1)
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = LIBC
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 or libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl failed")
     if ephemeral:
@@ -80,13 +91,18 @@ def main():
         for name in PRELOAD:
             __import__(name)
         gc.freeze()  # a child's garbage collections then leave the interpreter's objects (and pages) alone
+        spare = prefork(workdir, libc) if keep_spare else None
         send(replies, {"ready": True, "pid": os.getpid()}, b"")
         while True:
             request = receive(requests)
             if request is None:
                 return
             header, blob = request
-            send(replies, *serve(header, blob, workdir, libc))
+            reply = serve(header, blob, workdir, libc, spare)
+            # The next test's child exists before the reply leaves, so that between tests a worker is always the
+            # same processes: bubblewrap's two, this interpreter and one spare blocked on its go pipe.
+            spare = prefork(workdir, libc) if keep_spare else None
+            send(replies, *reply)
     finally:
         if ephemeral:
             reap_all()
@@ -119,12 +135,36 @@ def read_exactly(fd, size):
 
 def send(fd, header, blob):
     data = json.dumps(header).encode()
-    view = memoryview(HEAD.pack(MAGIC, len(data), len(blob)) + data + blob)
-    while view:
-        view = view[os.write(fd, view) :]
+    write_all(fd, HEAD.pack(MAGIC, len(data), len(blob)) + data + blob)
 
 
-def serve(header, blob, workdir, libc):
+class Spare:
+    """A child forked ahead of its test, set up and blocked reading its go pipe (fd 3 on its side)."""
+
+    def __init__(self, pid, go, stdin, out_r, err_r):
+        self.pid, self.go, self.stdin, self.out_r, self.err_r = pid, go, stdin, out_r, err_r
+
+    def close(self):
+        for fd in (self.go, self.stdin, self.out_r, self.err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def prefork(workdir, libc):
+    """Fork the next test's child now, so that the fork and the child's set-up are off the test's critical path."""
+    stdin = os.memfd_create("stdin")
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child(workdir, stdin, out_w, err_w, go_r, libc)
+    for fd in (out_w, err_w, go_r):
+        os.close(fd)
+    return Spare(pid, go_w, stdin, out_r, err_r)
+
+
+def serve(header, blob, workdir, libc, spare=None):
     offset = 0
     for name, size in header["files"]:
         path = os.path.join(workdir, name)
@@ -132,34 +172,48 @@ def serve(header, blob, workdir, libc):
         with open(path, "wb") as fh:
             fh.write(blob[offset : offset + size])
         offset += size
-    stdin = os.memfd_create("stdin")
-    os.write(stdin, blob[offset:])
-    os.lseek(stdin, 0, os.SEEK_SET)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    ooms, forks = counter(OOM_COUNTERS), counter(FORK_COUNTERS)
-    # Compiled here, before the fork, so that the child does not copy-on-write the pages the compiler touches
-    # (about a millisecond per test). Compiling runs none of the code; a compiler crash or blow-up only kills this
-    # interpreter (bounded by its cgroup and the host's deadline), and the host then re-runs the test afresh.
+    # Compiled here rather than in the child, whose every page the compiler touched would be copied on write;
+    # the child gets the code object marshalled. A source that does not compile is compiled again by the child,
+    # which raises the error as `python3 main.py` would. Compiling runs none of the code; a compiler crash or
+    # blow-up only kills this interpreter (bounded by its cgroup and the host's deadline), and the host then
+    # re-runs the test afresh.
     main_path = os.path.join(workdir, "main.py")
     try:
         with open(main_path, "rb") as fh:
-            compiled = compile(fh.read(), main_path, "exec", dont_inherit=True)
-    except Exception as exc:
-        compiled = exc.with_traceback(None)
-    pid = os.fork()
-    if pid == 0:
-        child(header, workdir, stdin, out_w, err_w, libc, compiled)
-    del compiled
-    for fd in (stdin, out_w, err_w):
-        os.close(fd)
-    outcome = supervise(pid, out_r, err_r, time.monotonic() + header["timeout"], header["output"])
-    outcome["oom_kills"] = counter(OOM_COUNTERS) - ooms
-    outcome["forks_refused"] = counter(FORK_COUNTERS) - forks
+            code = marshal.dumps(compile(fh.read(), main_path, "exec", dont_inherit=True))
+    except Exception:
+        code = b""
+    go = json.dumps({"limits": header["limits"]}).encode() + b"\n" + code
+    ooms, forks = counter(OOM_SOURCES), counter(FORK_SOURCES)
+    for attempt in (1, 2):
+        spare = spare or prefork(workdir, libc)
+        os.write(spare.stdin, blob[offset:])
+        os.lseek(spare.stdin, 0, os.SEEK_SET)
+        deadline = time.monotonic() + header["timeout"]
+        try:
+            write_all(spare.go, go)
+            os.close(spare.go)
+            break
+        except OSError:  # the spare died waiting (it cannot have run anything): fork another
+            spare.close()
+            reap_all()
+            spare = None
+            if attempt == 2:
+                raise
+    os.close(spare.stdin)
+    outcome = supervise(spare.pid, spare.out_r, spare.err_r, deadline, header["output"])
+    outcome["oom_kills"] = counter(OOM_SOURCES) - ooms
+    outcome["forks_refused"] = counter(FORK_SOURCES) - forks
     outcome["dirty"] = outcome.pop("stuck") or not clean_up(workdir)
     out, err = outcome.pop("out"), outcome.pop("err")
     outcome.update(id=header["id"], out=len(out), err=len(err))
     return outcome, out + err
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def supervise(pid, out_r, err_r, deadline, cap):
@@ -236,6 +290,18 @@ def reap_all():
             return
 
 
+def readable(sources):
+    """The (path, key) pairs of `sources` that can be read here: probed once, at start."""
+    found = []
+    for path, key in sources:
+        try:
+            with open(path):
+                found.append((path, key))
+        except OSError:
+            continue
+    return tuple(found)
+
+
 def counter(sources):
     """The first readable `key value` counter of `sources`; 0 where none is readable."""
     for path, key in sources:
@@ -274,16 +340,33 @@ def clean_up(workdir):
                     os.unlink(path)
             except OSError:
                 clean = False
-    for kind in ("shm", "msg", "sem"):
-        try:
-            with open("/proc/sysvipc/" + kind) as fh:
-                rows = [line.split() for line in fh]
-        except OSError:
-            continue
-        column = rows[0].index("uid") if rows and "uid" in rows[0] else None
-        if column is not None and any(len(row) > column and row[column] == str(uid) for row in rows[1:]):
-            clean = False
+    if ipc_objects_exist():
+        for kind in ("shm", "msg", "sem"):
+            try:
+                with open("/proc/sysvipc/" + kind) as fh:
+                    rows = [line.split() for line in fh]
+            except OSError:
+                continue
+            column = rows[0].index("uid") if rows and "uid" in rows[0] else None
+            if column is not None and any(len(row) > column and row[column] == str(uid) for row in rows[1:]):
+                clean = False
     return clean
+
+
+def ipc_objects_exist():
+    """Whether any SysV shared memory segment, message queue or semaphore set exists in this IPC namespace.
+
+    Three `*_INFO` syscalls (microseconds) spare the common case the three /proc/sysvipc reads (tens of them);
+    an error counts as "maybe", so the files are read then.
+    """
+    info = ctypes.create_string_buffer(256)
+    counts = []
+    for call, args, field in ((LIBC.shmctl, (0, SHM_INFO), 0), (LIBC.msgctl, (0, MSG_INFO), 0),
+                              (LIBC.semctl, (0, 0, SEM_INFO), 7)):  # fmt: skip
+        if call(*args, info) < 0:
+            return True
+        counts.append(int.from_bytes(info.raw[4 * field : 4 * field + 4], sys.byteorder, signed=True))
+    return any(counts)
 
 
 def make_writable(function, path, _):
@@ -293,24 +376,32 @@ def make_writable(function, path, _):
     function(path)
 
 
-def child(header, workdir, stdin, out_w, err_w, libc, compiled):
-    """In the forked child: take the test's stdio and limits, then run main.py as __main__. Never returns."""
+def child(workdir, stdin, out_w, err_w, go_r, libc):
+    """In the forked child: take the test's stdio, wait for the go message (the test's limits and its marshalled
+    code), take the limits, then run main.py as __main__. Never returns."""
     code = 1
     try:
         os.setsid()
         os.dup2(stdin, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 1 << 16)
+        os.dup2(go_r, GO_FD)
+        os.closerange(GO_FD + 1, 1 << 16)
         libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
         with open("/proc/self/oom_score_adj", "w") as fh:
             fh.write("1000")  # the OOM killer takes the test, never the warm interpreter
-        for key, which in LIMITS.items():
-            value = header["limits"][key]
-            resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.chdir(workdir)
         os.environ["HOME"] = workdir
+        message = read_to_end(GO_FD)
+        os.close(GO_FD)
+        if not message:
+            os._exit(0)  # the interpreter went away without a test for this child
+        head, _, compiled = message.partition(b"\n")
+        limits = json.loads(head)["limits"]
+        for key, which in LIMITS.items():
+            value = limits[key]
+            resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except BaseException:
         traceback.print_exc()  # fd 2 is the test's stderr by now, or else the interpreter's log
         os._exit(1)
@@ -318,6 +409,13 @@ def child(header, workdir, stdin, out_w, err_w, libc, compiled):
         code = run_main(workdir, compiled)
     finally:
         os._exit(code)
+
+
+def read_to_end(fd):
+    parts = []
+    while chunk := os.read(fd, READ_CHUNK):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def run_main(workdir, compiled):
@@ -335,8 +433,11 @@ def run_main(workdir, compiled):
     sys.modules["__main__"] = module
     code = 0
     try:
-        if isinstance(compiled, BaseException):
-            raise compiled
+        if compiled:
+            compiled = marshal.loads(compiled)
+        else:
+            with open(module.__file__, "rb") as fh:
+                compiled = compile(fh.read(), module.__file__, "exec", dont_inherit=True)
         exec(compiled, module.__dict__)
     except SystemExit as exc:
         code = exit_status(exc)

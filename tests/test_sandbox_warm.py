@@ -89,6 +89,23 @@ def test_nothing_carries_over_from_one_test_to_the_next() -> None:
     assert first.stdout.strip() != second.stdout.splitlines()[1]  # each child reseeds
 
 
+@pytest.mark.parametrize(
+    ("kind", "create"),
+    [
+        ("shm", "libc.shmget(0, 4096, 0o1600)"),  # IPC_PRIVATE, IPC_CREAT | 0600
+        ("msg", "libc.msgget(0, 0o1600)"),
+        ("sem", "libc.semget(0, 1, 0o1600)"),
+    ],
+)
+def test_sysv_ipc_objects_left_behind_replace_the_worker(kind: str, create: str) -> None:
+    with WarmPool(1, FAST) as one:
+        made = one.run(f"import ctypes; libc = ctypes.CDLL(None); print({create})")
+        assert made.ok and int(made.stdout) >= 0, made
+        after = one.run(f"print(len(open('/proc/sysvipc/{kind}').read().splitlines()))")
+        assert one.restarts == 1 and one._all[0].starts == 2  # the object outlived its test: a new sandbox
+    assert after.stdout == "1\n", after  # the header line only: no object of the earlier test is visible
+
+
 def test_each_test_gets_its_own_limits(pool: WarmPool) -> None:
     limits = Limits(cpu_seconds=3, memory_mb=200, file_size_mb=2, max_open_files=50, max_processes=20)
     result = run(
@@ -159,9 +176,9 @@ def test_protocol_violations_kill_the_worker_and_lose_no_result(
 ) -> None:
     # A server that answers its first test with `garbage` instead of a well-formed reply.
     broken = warm.SERVER_SOURCE.replace(
-        "            send(replies, *serve(header, blob, workdir, libc))",
+        "            send(replies, *reply)",
         f"            replies = 1 if header['id'] == 1 else replies\n"
-        f"            exec({garbage!r}) if header['id'] == 1 else send(replies, *serve(header, blob, workdir, libc))",
+        f"            exec({garbage!r}) if header['id'] == 1 else send(replies, *reply)",
     )
     broken = broken.replace(
         "    requests = os.dup(0)\n    replies = os.dup(1)\n", "    requests = os.dup(0)\n    replies = 1\n"
