@@ -98,7 +98,7 @@ def run(backend: Backend, code: str, limits: Limits = LIMITS) -> ExecResult:
     return backend.box.run(textwrap.dedent(code), limits=limits)
 
 
-def attack_tcp_to_host_loopback(backend: Backend) -> None:
+def attack_tcp_to_host_loopback_or_dns(backend: Backend) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -113,11 +113,17 @@ def attack_tcp_to_host_loopback(backend: Backend) -> None:
                 print("connected")
             except OSError as error:
                 print("refused", error)
+            try:
+                socket.getaddrinfo("example.com", 80)
+                print("resolved")
+            except OSError as error:
+                print("unresolved", error)
             """,
         )
         with pytest.raises(BlockingIOError):
             listener.accept()
-    assert result.stdout.startswith("refused"), result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("refused") and lines[1].startswith("unresolved"), result
 
 
 def attack_host_unix_socket(backend: Backend) -> None:

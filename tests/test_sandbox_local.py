@@ -143,34 +143,6 @@ def test_detached_child_does_not_outlive_the_run(sandbox: LocalSandbox) -> None:
     assert processes_with(marker) == []
 
 
-def test_no_network_to_a_host_listener_or_dns(sandbox: LocalSandbox) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        listener.setblocking(False)
-        port = listener.getsockname()[1]
-        result = run(
-            sandbox,
-            f"""
-            import socket
-            try:
-                socket.create_connection(("127.0.0.1", {port}), timeout=1)
-                print("connected")
-            except OSError as error:
-                print("refused", error)
-            try:
-                socket.getaddrinfo("example.com", 80)
-                print("resolved")
-            except OSError as error:
-                print("unresolved", error)
-            """,
-        )
-        with pytest.raises(BlockingIOError):
-            listener.accept()
-    assert result.stdout.splitlines()[0].startswith("refused"), result.stdout
-    assert result.stdout.splitlines()[1].startswith("unresolved"), result.stdout
-
-
 def test_host_unix_sockets_are_unreachable(sandbox: LocalSandbox, tmp_path: Path) -> None:
     path = tmp_path / "host.sock"
     abstract = f"\0kintsugi-{uuid.uuid4().hex}"
