@@ -4,6 +4,12 @@ adaptation latency per uncertain input (median, p95), plus peak memory.
 
 .venv/bin/python benchmarks/tt_si.py [--limit 10] [--tau 0.95] [--k 2] [--threads 1]
 
+With `--env household` the same per agent step on valid_unseen games: base vs variant episode success, the uncertain
+share of judged steps, actions changed, adaptation latency per uncertain step (`--variants tt-si,tt-d,tt-icl`; tt-d's
+examples come from the environment's expert, and `--teacher expert` gives the expert's examples to every variant).
+
+.venv/bin/python benchmarks/tt_si.py --env household [--limit 2] [--max-steps 8] [--max-adaptations 1]
+
 The default --limit is sized to finish in about 10 minutes on 2 shared CPU cores.
 """
 
@@ -36,7 +42,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids contention when shared)")
     parser.add_argument("--json", action="store_true", help="also print the full summaries as JSON")
+    parser.add_argument("--env", choices=("code", "household"), default="code")
+    parser.add_argument("--variants", default="tt-si,tt-icl", help="household: comma-separated variants")
+    parser.add_argument("--teacher", choices=("expert",), default=None, help="household: the expert writes for all")
+    parser.add_argument("--max-steps", type=int, default=8, help="household: steps per episode")
+    parser.add_argument("--max-adaptations", type=int, default=1, help="household: adapted steps per episode")
+    parser.add_argument("--candidates", choices=("sampled", "admissible"), default="sampled", help="household")
     args = parser.parse_args()
+    if args.env == "household":
+        household_main(args)
+        return
 
     from agents.llm import make_llm
     from environments.code.tasks import load_code_tasks
@@ -83,6 +98,72 @@ def main() -> None:
     print(f"peak memory (max RSS) {peak_mb:.0f} MiB; wall {time.perf_counter() - started:.0f}s")
     if args.json:
         print(json.dumps({"tt-si": si, "tt-icl": icl}, default=str))
+
+
+def household_main(args: argparse.Namespace) -> None:
+    from agents.llm import make_llm
+    from environments.household import load_tasks
+    from training.ttsi import TTSIConfig
+    from training.ttsi_household import HouseholdTTSIConfig, run_household_ttsi_variants
+
+    print(f"how: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    started = time.perf_counter()
+    llm = make_llm("transformers", "smollm2", num_threads=args.threads)
+    limit = args.limit if "--limit" in sys.argv else 2
+    tasks = load_tasks(None, "valid_unseen", limit)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    config = TTSIConfig(tau=args.tau, k=args.k, num_train_epochs=args.epochs, learning_rate=args.lr)
+    household = HouseholdTTSIConfig(
+        max_steps=args.max_steps, max_adaptations=args.max_adaptations, candidates=args.candidates
+    )
+    print(
+        f"model {llm.model_id} (transformers, cpu, {args.threads} thread(s)); household valid_unseen first "
+        f"{len(tasks)} games, {household.max_steps} steps each, at most {household.max_adaptations} adapted steps; "
+        f"estimator margin tau={config.tau} over {household.candidates} candidates ({config.num_candidates}); "
+        f"k={config.k}; teacher {args.teacher or 'model (tt-d: expert)'}; LoRA r={config.lora_r} "
+        f"lr={config.learning_rate} epochs={config.num_train_epochs}; greedy episodes"
+    )
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done}/{total} games, {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+
+    reports = run_household_ttsi_variants(
+        llm, tasks, config, variants, household, teacher=args.teacher, on_progress=progress
+    )
+    summaries = {v: r.summary() for v, r in reports.items()}
+    first = summaries[variants[0]]
+    print(
+        f"\n{'method':<8} {'success (95% CI)':<26} {'on games with uncertain steps':<30} "
+        f"{'valid action on uncertain steps':<32} judged/uncertain/changed"
+    )
+    valid = first["valid_on_uncertain"]["base"]
+    print(f"{'base':<8} {_rate(first['base']):<26} {_rate(first['base_on_uncertain']):<30} {_rate(valid):<32}")
+    for name, s in summaries.items():
+        counts = f"{s['steps_judged']}/{s['steps_uncertain']}/{s['actions_changed']}"
+        valid = _rate(s["valid_on_uncertain"]["variant"])
+        print(f"{name:<8} {_rate(s['adapted']):<26} {_rate(s['variant_on_uncertain']):<30} {valid:<32} {counts}")
+    for name, s in summaries.items():
+        lat, kept = s["adaptation_seconds_per_uncertain"], s["examples_kept_per_uncertain"]
+        if lat["median"] is not None:
+            print(
+                f"{name}: examples kept/written per uncertain step {kept}/{s['examples_written_per_uncertain']}; "
+                f"adaptation s per uncertain step median {lat['median']:.1f}, p95 {lat['p95']:.1f}; judging "
+                f"{s['judge_seconds_per_step']:.1f} s per judged step"
+            )
+    print("per game (base won, variant won, base/variant steps, judged steps as step:confidence:U/C base->action):")
+    for name, report in reports.items():
+        for e in report.episodes:
+            steps = " ".join(
+                f"{j.step}:{j.confidence:.2f}:{'U' if j.uncertain else 'C'}:{j.base_action!r}->{j.action!r}"
+                for j in e.judged
+            )
+            print(
+                f"  {name} {e.task_id}: {int(e.base_won)} {int(e.variant_won)} {e.base_steps}/{e.variant_steps} {steps}"
+            )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS) {peak_mb:.0f} MiB; wall {time.perf_counter() - started:.0f}s")
+    if args.json:
+        print(json.dumps(summaries, default=str))
 
 
 if __name__ == "__main__":

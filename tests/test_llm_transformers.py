@@ -97,3 +97,20 @@ def test_shared_prefix_cache_gives_the_same_replies_as_plain_batching(llm):
     assert [g[0].text for g in cached] == [llm.generate(c, max_tokens=16)[0].text for c in convs]
     for a, b in zip(cached, plain.generate_batch(convs, max_tokens=16), strict=True):
         assert a[0].token_logprobs == pytest.approx(b[0].token_logprobs, abs=1e-3)
+
+
+def test_scoring_a_long_conversation_encodes_it_once_with_the_same_nlls(llm):
+    from dataclasses import replace
+
+    from agents.llm.transformers_backend import TransformersLLM
+
+    rules = "You answer in one short line. " + "Rules: be brief, be exact, no lists. " * 12
+    conv = [{"role": "system", "content": rules}, {"role": "user", "content": "Name a fruit."}]
+    candidates = ["Apple.", "A banana, of course.", "zebra quantum lantern fig", "Pear"]
+    plain = TransformersLLM(replace(llm.config, prefix_cache_min_tokens=0), _engine=llm._engine)
+    chunked = TransformersLLM(replace(llm.config, max_batch_sequences=3), _engine=llm._engine)
+    expected = plain.score(conv, candidates)
+    for got in (llm.score(conv, candidates), chunked.score(conv, candidates)):
+        assert [s.num_tokens for s in got] == [s.num_tokens for s in expected]
+        assert [s.nll for s in got] == pytest.approx([s.nll for s in expected], abs=1e-3)
+    assert llm.score(conv, []) == []

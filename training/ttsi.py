@@ -613,8 +613,8 @@ def _answer_with_examples(
 def ttsi_command(
     *,
     env: str = "code",
-    suite: str = "easy",
-    split: str | None = "test",
+    suite: str | None = None,
+    split: str | None = None,
     tau: float = 0.5,
     k: int = 2,
     variant: str = "tt-si",
@@ -631,30 +631,39 @@ def ttsi_command(
     num_candidates: int = 4,
     seed: int = 0,
     num_threads: int | None = None,
+    max_steps: int | None = None,
+    max_adaptations: int = 2,
+    candidates: str = "sampled",
     llm: LLM | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`kintsugi tt-si`: base vs the variant on a suite; returns `TTSIReport.summary()` plus per-input rows.
 
-    Only the code environment is supported so far; household raises ValueError. `teacher_model` (with
-    `teacher_backend`, default transformers, and `teacher_api_base` for litellm servers) writes the examples for
-    tt-d (and for the others when given). `num_threads`: torch CPU threads (1 is fastest on a shared machine).
+    `env` is `code` (suite default easy, split test) or `household` (split default valid_unseen; per agent step, see
+    `training.ttsi_household`, with `max_steps` (default 20), `max_adaptations` and `candidates`). `teacher_model`
+    (with `teacher_backend`, default transformers, and `teacher_api_base` for litellm servers) writes the examples
+    for tt-d (and for the others when given); in the household env `teacher_model="expert"` (tt-d's default there)
+    lets the environment's expert write them. `num_threads`: torch CPU threads (1 is fastest on a shared machine).
     `llm`: an already-loaded model to use instead of loading `model`.
     """
-    if env != "code":
-        raise ValueError(
-            f"tt-si supports --env code only for now (got {env!r}); household candidates would be its admissible "
-            "actions and the examples expert states, which is not built yet"
-        )
+    if env not in ("code", "household"):
+        raise ValueError(f"tt-si supports --env code or household (got {env!r})")
+    expert = env == "household" and teacher_model == "expert"
+    if teacher_model == "expert" and not expert:
+        raise ValueError("the expert teacher exists only in the household env; name a teacher model for code")
     from environments.base import get_entry
 
+    if env == "household":
+        suite, split = suite or "alfworld-like", split or "valid_unseen"
+    else:
+        suite, split = suite or "easy", split or "test"
     tasks = get_entry(env).load_tasks(suite, split, limit)
     if llm is None:
         from agents.llm import make_llm
 
         llm = make_llm("transformers", model, num_threads=num_threads)
     teacher = None
-    if teacher_model:
+    if teacher_model and not expert:
         from agents.llm import make_llm
 
         backend = teacher_backend or "transformers"
@@ -672,8 +681,18 @@ def ttsi_command(
         lora_alpha=alpha,
         seed=seed,
     )
-    report = run_ttsi(llm, tasks, config, teacher=teacher, on_progress=on_progress)
-    summary = report.summary()
+    if env == "household":
+        from training.ttsi_household import HouseholdTTSIConfig, household_ttsi_command
+
+        household = HouseholdTTSIConfig(
+            max_steps=max_steps or HouseholdTTSIConfig.max_steps, max_adaptations=max_adaptations, candidates=candidates
+        )
+        summary = household_ttsi_command(
+            llm, tasks, config, household, teacher="expert" if expert else teacher, on_progress=on_progress
+        )
+    else:
+        report = run_ttsi(llm, tasks, config, teacher=teacher, on_progress=on_progress)
+        summary = report.summary()
+        summary["per_input"] = [asdict(r) | {"adaptation_seconds": r.adaptation_seconds} for r in report.results]
     summary["suite"], summary["split"], summary["env"] = suite, split, env
-    summary["per_input"] = [asdict(r) | {"adaptation_seconds": r.adaptation_seconds} for r in report.results]
     return summary

@@ -294,29 +294,49 @@ class TransformersLLM(BaseLLM):
         return [(i, eng.tokenizer.decode([i]), v) for i, v in zip(ids, values, strict=True)]
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
+        import copy
+
         import torch
 
         eng = self._engine
         tok = eng.tokenizer
         prompt_ids = tok(self.render(messages), add_special_tokens=False)["input_ids"]
+        cand_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in candidates]
+        width = len(prompt_ids) + max((len(c) for c in cand_ids), default=0)
+        if width > eng.context_length:
+            raise ValueError(f"conversation plus candidate is {width} tokens, over the model's context")
+        # A long conversation (e.g. a household episode behind its few-shot turns) is encoded once and every
+        # candidate continues from a copy of its KV cache; the last prompt token is fed with the candidates, as its
+        # logits score their first token.
+        shared = len(prompt_ids) - 1
+        if not (self.config.prefix_cache_min_tokens and shared >= self.config.prefix_cache_min_tokens):
+            shared = 0
+        pad = tok.pad_token_id
         scores: list[CandidateScore] = []
         batch = max(1, self.config.max_batch_sequences)
-        for start in range(0, len(candidates), batch):
-            cand_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in candidates[start : start + batch]]
-            seqs = [prompt_ids + c for c in cand_ids]
-            width = max(len(s) for s in seqs)
-            if width > eng.context_length:
-                raise ValueError(f"conversation plus candidate is {width} tokens, over the model's context")
-            pad = tok.pad_token_id
-            input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=eng.device)
-            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=eng.device)
-            with eng.lock, eng.activate(self._adapter_name), torch.inference_mode():
-                logits = eng.model(input_ids=input_ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            target = input_ids[:, 1:]
-            token_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            for row, c in enumerate(cand_ids):
-                lo = len(prompt_ids) - 1
-                nll = -float(token_lp[row, lo : lo + len(c)].sum())
-                scores.append(CandidateScore(nll=nll, num_tokens=len(c)))
+        with eng.lock, eng.activate(self._adapter_name), torch.inference_mode():
+            prefix = None
+            if shared and cand_ids:
+                prefix_ids = torch.tensor([prompt_ids[:shared]], device=eng.device)
+                prefix = eng.model(input_ids=prefix_ids, use_cache=True).past_key_values
+            for start in range(0, len(cand_ids), batch):
+                chunk = cand_ids[start : start + batch]
+                rows = [prompt_ids[shared:] + c for c in chunk]
+                longest = max(len(r) for r in rows)
+                input_ids = torch.tensor([r + [pad] * (longest - len(r)) for r in rows], device=eng.device)
+                mask = torch.tensor(
+                    [[1] * (shared + len(r)) + [0] * (longest - len(r)) for r in rows], device=eng.device
+                )
+                kwargs: dict[str, Any] = {}
+                if prefix is not None:
+                    cache = copy.deepcopy(prefix)
+                    cache.batch_repeat_interleave(len(rows))
+                    kwargs["cache"] = cache
+                logits = eng.model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                token_lp = logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+                lo = len(prompt_ids) - 1 - shared
+                for row, c in enumerate(chunk):
+                    nll = -float(token_lp[row, lo : lo + len(c)].sum())
+                    scores.append(CandidateScore(nll=nll, num_tokens=len(c)))
         return scores

@@ -1,0 +1,468 @@
+"""Test-time self-improvement (TT-SI, TT-D, TT-ICL) in the household environment, one agent step at a time.
+
+Each game is played greedily by the base model (the base episode) and once per variant (the variant episode). At each
+step of a variant episode, until `max_adaptations` uncertain steps have been adapted to:
+1. Self-awareness: the candidates are the greedy reply plus sampled ones, deduplicated by the action they parse to
+   (or the greedy reply plus the admissible actions); they are scored with `LLM.score`, p = softmax(-NLL),
+   u = p(1) - p(2) (or another `training.uncertainty` estimator); the step is uncertain when u < tau.
+2. Self-data augmentation (uncertain steps only): K similar (state, action) examples, as conversations.
+   - A model writes them (TT-SI: the model itself; TT-D: a teacher LLM): a situation of the same kind of task and
+     its next command; only those whose command parses in the household grammar are kept.
+   - Or the expert writes them (TT-D's default here, `teacher="expert"`): fresh train games of the same task type,
+     played by the expert of `environments.household.expert` as far as the episode has gone: real states, and
+     actions the environment accepted.
+3. Self-improvement: a temporary LoRA fitted on the examples (`training.ttsi.adapted`, base weights restored exactly)
+   chooses this step's action (TT-ICL: the examples go into the context instead); later steps use the base model.
+
+A variant episode equals the base episode until its first changed action, so greedy replies, verdicts and examples
+are memoised per game and shared by the base episode and every variant.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from agents.types import LLM, Completion, Messages
+from environments.base import TaskSpec
+from environments.household.env import HouseholdConfig, HouseholdEnv
+from environments.household.prompts import parse_action
+from training.household_examples import EXPERTS, Writer, situation_of, writer_for
+from training.ttsi import VARIANTS, TTSIConfig, _require_transformers, adapted
+from training.uncertainty import ESTIMATORS, Judgement, judge
+
+log = logging.getLogger(__name__)
+
+CANDIDATE_MODES = ("sampled", "admissible")
+
+
+@dataclass(frozen=True)
+class HouseholdTTSIConfig:
+    """Household-specific settings of TT-SI (the shared ones are `TTSIConfig`'s)."""
+
+    max_steps: int = 20
+    """Steps per episode (thoughts included)."""
+    max_adaptations: int = 2
+    """Uncertain steps adapted to per variant episode; later steps are neither judged nor adapted (cost bound)."""
+    candidates: str = "sampled"
+    """`sampled`: the greedy reply plus `num_candidates - 1` samples, deduplicated by parsed action; `admissible`:
+    the greedy reply plus the state's admissible actions (at most `max_admissible`, in the env's sorted order)."""
+    max_admissible: int = 16
+    """Admissible actions scored per step in `admissible` mode."""
+    expert: str = "demo"
+    """The expert teacher: `demo` (searches like an agent that does not know where things are, with ReAct thoughts,
+    like the few-shot episodes) or `oracle` (reads the true state and goes straight to the objects)."""
+    max_tokens: int = 48
+    """Token budget of one reply (the household env's default)."""
+    example_max_tokens: int = 96
+    """Token budget of one model-written example (a situation and a command)."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One judged step of a variant episode."""
+
+    step: int
+    confidence: float
+    uncertain: bool
+    candidates: int
+    """Distinct candidates scored."""
+    base_action: str
+    """The base model's greedy action in this state."""
+    action: str
+    """The action taken (the adapted one on uncertain steps with examples)."""
+    base_valid: bool = False
+    """The base action is a thought or one of the state's admissible actions."""
+    valid: bool = False
+    """The action taken is a thought or one of the state's admissible actions."""
+    examples: int = 0
+    """Examples kept."""
+    examples_written: int = 0
+    """Examples written before the checks."""
+    judge_seconds: float = 0.0
+    """Sampling and scoring the candidates."""
+    synthesis_seconds: float = 0.0
+    train_seconds: float = 0.0
+    """Fitting and removing the temporary LoRA."""
+    answer_seconds: float = 0.0
+
+    @property
+    def adaptation_seconds(self) -> float:
+        """Seconds spent on adaptation: synthesis, training, the adapted answer and the reset."""
+        return self.synthesis_seconds + self.train_seconds + self.answer_seconds
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One game: the base episode and the variant episode."""
+
+    task_id: str
+    task_type: str
+    base_won: bool
+    variant_won: bool
+    base_steps: int
+    variant_steps: int
+    judged: tuple[StepResult, ...] = ()
+
+    @property
+    def uncertain(self) -> bool:
+        """Some judged step was uncertain."""
+        return any(s.uncertain for s in self.judged)
+
+
+@dataclass
+class HouseholdTTSIReport:
+    """Base vs variant episodes on the same games."""
+
+    variant: str
+    config: dict[str, Any]
+    episodes: list[EpisodeResult] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Success of base and variant (95% Wilson intervals), uncertain share of judged steps, success on games with
+        and without uncertain steps, and adaptation seconds per uncertain step (keys as `TTSIReport.summary`)."""
+        from agents.metrics import wilson_interval
+
+        def rate(rows: Sequence[EpisodeResult | StepResult], attr: str) -> dict[str, Any]:
+            hits = sum(getattr(r, attr) for r in rows)
+            lo, hi = wilson_interval(hits, len(rows))
+            return {"passed": hits, "n": len(rows), "rate": hits / len(rows) if rows else None, "ci95": [lo, hi]}
+
+        def mean(values: Sequence[float]) -> float | None:
+            return statistics.mean(values) if values else None
+
+        steps = [s for e in self.episodes for s in e.judged]
+        unc = [s for s in steps if s.uncertain]
+        adapt = sorted(s.adaptation_seconds for s in unc)
+        with_unc = [e for e in self.episodes if e.uncertain]
+        without = [e for e in self.episodes if not e.uncertain]
+        return {
+            "variant": self.variant,
+            "env": "household",
+            "inputs": len(self.episodes),
+            "base": rate(self.episodes, "base_won"),
+            "adapted": rate(self.episodes, "variant_won"),
+            "uncertain_share": len(unc) / len(steps) if steps else None,
+            "steps_judged": len(steps),
+            "steps_uncertain": len(unc),
+            "actions_changed": sum(s.action != s.base_action for s in unc),
+            "valid_on_uncertain": {"base": rate(unc, "base_valid"), "variant": rate(unc, "valid")},
+            "base_on_uncertain": rate(with_unc, "base_won"),
+            "variant_on_uncertain": rate(with_unc, "variant_won"),
+            "base_on_confident": rate(without, "base_won"),
+            "mean_steps": {
+                "base": mean([e.base_steps for e in self.episodes]),
+                "variant": mean([e.variant_steps for e in self.episodes]),
+            },
+            "examples_kept_per_uncertain": mean([s.examples for s in unc]),
+            "examples_written_per_uncertain": mean([s.examples_written for s in unc]),
+            "judge_seconds_per_step": mean([s.judge_seconds for s in steps]),
+            "adaptation_seconds_per_uncertain": {
+                "mean": mean(adapt),
+                "median": statistics.median(adapt) if adapt else None,
+                "p95": adapt[min(len(adapt) - 1, round(0.95 * (len(adapt) - 1)))] if adapt else None,
+            },
+            "config": self.config,
+        }
+
+
+# self-awareness -----------------------------------------------------------------------------------------------------
+def candidate_replies(
+    llm: LLM,
+    messages: Messages,
+    greedy: Completion,
+    config: TTSIConfig,
+    household: HouseholdTTSIConfig,
+    *,
+    admissible: Sequence[str] = (),
+    seed: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """(distinct candidate replies, every candidate's parsed action): the greedy reply first, then samples (or
+    admissible actions) whose action differs from every earlier one."""
+    if household.candidates == "admissible":
+        replies = [greedy.text, *admissible[: household.max_admissible]]
+    else:
+        samples = []
+        if config.num_candidates > 1:
+            samples = llm.generate(
+                messages,
+                n=config.num_candidates - 1,
+                temperature=config.candidate_temperature,
+                max_tokens=household.max_tokens,
+                stop=["\n"],
+                seed=seed,
+            )
+        replies = [greedy.text, *(c.text for c in samples)]
+    actions = [parse_action(r) for r in replies]
+    distinct: dict[str, str] = {}
+    for action, reply in zip(actions, replies, strict=True):
+        distinct.setdefault(action, reply)
+    return list(distinct.values()), actions
+
+
+def judge_step(
+    llm: LLM,
+    messages: Messages,
+    greedy: Completion,
+    config: TTSIConfig,
+    household: HouseholdTTSIConfig,
+    *,
+    admissible: Sequence[str] = (),
+    seed: int | None = None,
+) -> tuple[Judgement, int]:
+    """The uncertainty verdict on the step that `messages` asks for, and how many distinct candidates it weighed."""
+    if config.estimator == "self_certainty":
+        return judge("self_certainty", config.tau, token_logprobs=greedy.token_logprobs), 1
+    distinct, actions = candidate_replies(llm, messages, greedy, config, household, admissible=admissible, seed=seed)
+    if config.estimator == "agreement":
+        return judge("agreement", config.tau, answers=actions), len(distinct)
+    scores = llm.score(messages, distinct)
+    nlls = [s.mean_nll if config.length_normalized else s.nll for s in scores]
+    return judge("margin", config.tau, nlls=nlls), len(distinct)
+
+
+# self-improvement ---------------------------------------------------------------------------------------------------
+def answer_with_examples(
+    llm: LLM,
+    prefix: Messages,
+    episode: Messages,
+    examples: Sequence[Messages],
+    config: TTSIConfig,
+    variant: str,
+    max_tokens: int,
+) -> tuple[Completion, float, float]:
+    """The reply to `prefix + episode` after adapting to `examples`: (reply, training seconds, answer seconds).
+
+    TT-SI/TT-D answer from a temporary LoRA (removed before returning); TT-ICL puts the examples' turns between the
+    prefix (system prompt and few-shot turns) and the episode.
+    """
+    if variant == "tt-icl":
+        start = time.perf_counter()
+        kept = list(examples)
+        while True:  # a long episode behind the few-shot turns can leave no room for every example: drop the last
+            shots: Messages = [turn for ex in kept for turn in ex if turn["role"] != "system"]
+            try:
+                reply = llm.generate([*prefix, *shots, *episode], max_tokens=max_tokens, stop=["\n"])[0]
+                break
+            except ValueError as error:
+                if not kept or "context" not in str(error):
+                    raise
+                log.info("tt-icl: %d examples do not fit the context; trying with one fewer", len(kept))
+                kept.pop()
+        return reply, 0.0, time.perf_counter() - start
+    start = time.perf_counter()
+    with adapted(llm, examples, config) as view:
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        reply = view.generate([*prefix, *episode], max_tokens=max_tokens, stop=["\n"])[0]
+        answer_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+    return reply, train_seconds + time.perf_counter() - start, answer_seconds
+
+
+# episodes -----------------------------------------------------------------------------------------------------------
+def _key(messages: Messages) -> tuple[tuple[str, str], ...]:
+    return tuple((m["role"], m["content"]) for m in messages)
+
+
+@dataclass
+class _Memo:
+    """Work shared by the episodes of one game (the same conversation always gets the same greedy reply)."""
+
+    greedy: dict[tuple, Completion] = field(default_factory=dict)
+    verdicts: dict[tuple, tuple[Judgement, int, float]] = field(default_factory=dict)
+    examples: dict[tuple, tuple[list[Messages], int, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EpisodeRun:
+    """How one episode went: won, steps taken, and its judged steps (none for a base episode)."""
+
+    won: bool
+    steps: int
+    judged: tuple[StepResult, ...]
+
+
+def play_episode(
+    llm: LLM,
+    task: TaskSpec,
+    prefix: Messages,
+    config: TTSIConfig,
+    household: HouseholdTTSIConfig,
+    *,
+    variant: str | None = None,
+    writer: Writer | None = None,
+    memo: _Memo | None = None,
+) -> EpisodeRun:
+    """One greedy episode of `task`; with a `variant` (and its `writer`), uncertain steps are adapted to."""
+    memo = memo or _Memo()
+    env = HouseholdEnv(task, HouseholdConfig(max_steps=household.max_steps))
+    obs, info = env.reset()
+    episode: Messages = [{"role": "user", "content": obs}]
+    judged: list[StepResult] = []
+    adaptations = 0
+    for step in range(household.max_steps):
+        messages = [*prefix, *episode]
+        key = _key(messages)
+        if key not in memo.greedy:
+            memo.greedy[key] = llm.generate(messages, max_tokens=household.max_tokens, stop=["\n"])[0]
+        greedy = memo.greedy[key]
+        reply = greedy.text
+        if variant is not None and writer is not None and adaptations < household.max_adaptations:
+            if key not in memo.verdicts:
+                start = time.perf_counter()
+                verdict, n = judge_step(
+                    llm,
+                    messages,
+                    greedy,
+                    config,
+                    household,
+                    admissible=info["admissible_actions"],
+                    seed=config.seed + step,
+                )
+                memo.verdicts[key] = (verdict, n, time.perf_counter() - start)
+            verdict, n, judge_seconds = memo.verdicts[key]
+            base_action = parse_action(greedy.text)
+            row = StepResult(
+                step=step,
+                confidence=verdict.confidence,
+                uncertain=verdict.uncertain,
+                candidates=n,
+                base_action=base_action,
+                action=base_action,
+                judge_seconds=judge_seconds,
+            )
+            if verdict.uncertain:
+                adaptations += 1
+                reply, row = _adapt(llm, task, prefix, episode, reply, config, household, variant, writer, memo, row)
+            valid = {*info["admissible_actions"]}
+            judged.append(
+                replace(
+                    row,
+                    base_valid=base_action.startswith("think:") or base_action in valid,
+                    valid=row.action.startswith("think:") or row.action in valid,
+                )
+            )
+        obs, _, terminated, truncated, info = env.step(parse_action(reply))
+        episode += [{"role": "assistant", "content": reply}, {"role": "user", "content": obs}]
+        if terminated or truncated:
+            break
+    return EpisodeRun(won=env.won, steps=env.steps, judged=tuple(judged))
+
+
+def _adapt(
+    llm: LLM,
+    task: TaskSpec,
+    prefix: Messages,
+    episode: Messages,
+    base_reply: str,
+    config: TTSIConfig,
+    household: HouseholdTTSIConfig,
+    variant: str,
+    writer: Writer,
+    memo: _Memo,
+    row: StepResult,
+) -> tuple[str, StepResult]:
+    """The reply at an uncertain step (the base one when no example was kept) and the step's record."""
+    key = (writer.name, *_key(episode))
+    if key not in memo.examples:
+        start = time.perf_counter()
+        examples, written = writer.write(situation_of(task, episode), config)
+        memo.examples[key] = (examples, written, time.perf_counter() - start)
+    examples, written, synthesis_seconds = memo.examples[key]
+    row = replace(row, examples=len(examples), examples_written=written, synthesis_seconds=synthesis_seconds)
+    if not examples:
+        log.info("%s step %d: no written example was kept; keeping the base action", task.task_id, row.step)
+        return base_reply, row
+    reply, train_seconds, answer_seconds = answer_with_examples(
+        llm, prefix, episode, examples, config, variant, household.max_tokens
+    )
+    action = parse_action(reply.text)
+    log.info("%s step %d: base %r -> %s %r", task.task_id, row.step, row.base_action, variant, action)
+    return reply.text, replace(row, action=action, train_seconds=train_seconds, answer_seconds=answer_seconds)
+
+
+def run_household_ttsi_variants(
+    llm: LLM,
+    tasks: Sequence[TaskSpec],
+    config: TTSIConfig,
+    variants: Sequence[str],
+    household: HouseholdTTSIConfig | None = None,
+    *,
+    teacher: LLM | str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, HouseholdTTSIReport]:
+    """Base vs each variant on the same household games (the base episode and shared steps computed once per game).
+    `config.variant` is ignored; `teacher` is an LLM or "expert" (see `writer_for`)."""
+    from environments.base import get_entry
+
+    household = household or HouseholdTTSIConfig()
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown TT-SI variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if config.estimator not in ESTIMATORS:
+        raise ValueError(f"unknown uncertainty estimator {config.estimator!r}; use one of {', '.join(ESTIMATORS)}")
+    if household.candidates not in CANDIDATE_MODES:
+        raise ValueError(f"unknown candidate mode {household.candidates!r}; use one of {', '.join(CANDIDATE_MODES)}")
+    if config.estimator == "agreement" and household.candidates != "sampled":
+        raise ValueError("the agreement estimator needs sampled candidates (candidates='sampled')")
+    if household.expert not in EXPERTS:
+        raise ValueError(f"unknown household expert {household.expert!r}; use one of {', '.join(EXPERTS)}")
+    if household.max_steps < 1 or household.max_adaptations < 0:
+        raise ValueError("max_steps must be >= 1 and max_adaptations >= 0")
+    if any(v in ("tt-si", "tt-d") for v in variants):
+        _require_transformers(llm)
+    writers = {v: writer_for(v, llm, teacher, household.expert, household.example_max_tokens) for v in variants}
+    entry = get_entry("household")
+    prefix: Messages = [{"role": "system", "content": entry.system_prompt}, *entry.few_shot]  # type: ignore[list-item]
+    reports = {
+        v: HouseholdTTSIReport(
+            variant=v, config=asdict(replace(config, variant=v)) | asdict(household) | {"writer": writers[v].name}
+        )
+        for v in variants
+    }
+    for index, task in enumerate(tasks):
+        memo = _Memo()
+        base = play_episode(llm, task, prefix, config, household, memo=memo)
+        for variant in variants:
+            writer = writers[variant]
+            run = play_episode(llm, task, prefix, config, household, variant=variant, writer=writer, memo=memo)
+            reports[variant].episodes.append(
+                EpisodeResult(
+                    task_id=task.task_id,
+                    task_type=task.data["task_type"],
+                    base_won=base.won,
+                    variant_won=run.won,
+                    base_steps=base.steps,
+                    variant_steps=run.steps,
+                    judged=run.judged,
+                )
+            )
+        if on_progress:
+            on_progress(index + 1, len(tasks))
+    return reports
+
+
+def household_ttsi_command(
+    llm: LLM,
+    tasks: Sequence[TaskSpec],
+    config: TTSIConfig,
+    household: HouseholdTTSIConfig,
+    *,
+    teacher: LLM | str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """`kintsugi tt-si --env household`: the summary of `config.variant` on `tasks`, plus per-game rows."""
+    report = run_household_ttsi_variants(
+        llm, tasks, config, [config.variant], household, teacher=teacher, on_progress=on_progress
+    )[config.variant]
+    summary = report.summary()
+    summary["per_input"] = [
+        asdict(e) | {"judged": [asdict(s) | {"adaptation_seconds": s.adaptation_seconds} for s in e.judged]}
+        for e in report.episodes
+    ]
+    return summary
