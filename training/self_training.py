@@ -11,43 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.metrics import wilson_interval
-from agents.runner import RunConfig, make_env, policy_for, run_agent
+from agents.runner import RunConfig, make_env, policy_for
 from agents.store import Store
 from agents.types import LLM, Source, Trajectory
 from environments.base import get_entry
+from training.stages import StageBook
 
 log = logging.getLogger(__name__)
 
 METHODS = ("rest", "re-rest")
-
-_STAGES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stages (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    iteration INTEGER NOT NULL,
-    stage TEXT NOT NULL,
-    status TEXT NOT NULL,
-    result TEXT NOT NULL DEFAULT '{}',
-    seconds REAL,
-    PRIMARY KEY (run_id, iteration, stage)
-);
-CREATE TABLE IF NOT EXISTS datasets (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    iteration INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    trajectory_ids TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -102,10 +80,21 @@ class SelfTrainConfig:
     """Also fit a LoRA adapter for the reflector on its own SFT set."""
     reflexion_eval: bool = False
     """Also measure Reflexion-style retry at inference: held-out failures get `reflect_rounds` reflections."""
+    consistency_eval: bool = False
+    """Also measure Re-ReST's inference without ground truth: blind reflections + a vote by behaviour (code only)."""
+    consistency_rounds: int = 2
+    """Reflection rounds (without feedback) after the first answer, each adding a candidate to the vote."""
+    consistency_samples: int = 4
+    """Extra sampled answers in the vote (with the first answer they also give the plain-majority baseline)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.consistency_eval and self.env != "code":
+            raise ValueError(
+                f"the consistency evaluation votes on code answers by running them on the task's example calls; "
+                f"the {self.env} environment has no final answer to vote on (use the Reflexion evaluation there)"
+            )
 
 
 @dataclass
@@ -126,6 +115,12 @@ class IterationReport:
     eval_with_reflexion: float | None = None
     """Held-out success once failures may retry with reflections (environment feedback), when measured."""
     eval_with_reflexion_ci95: list[float] = field(default_factory=list)
+    eval_with_consistency: float | None = None
+    """Held-out pass@1 of the answer voted among first, blind-reflected and sampled answers (no ground truth)."""
+    eval_with_consistency_ci95: list[float] = field(default_factory=list)
+    eval_with_majority: float | None = None
+    """Held-out pass@1 of the plain majority vote among the first and sampled answers (no reflection)."""
+    eval_with_majority_ci95: list[float] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -207,55 +202,19 @@ class SelfTrainer:
         self.out_dir = out_dir
         self.config = config
         self.make_llm = make_llm
-        self.on_stage = on_stage
         self.on_progress = on_progress
-        store.db.executescript(_STAGES_SCHEMA)
         self.run_id = run_id or store.create_run(asdict(config), model=config.base, kind="self-train")
+        self.stages = StageBook(store, self.run_id, on_stage)
         self.entry = get_entry(config.env)
 
-    # stage bookkeeping ------------------------------------------------------------------------------
-    def _stage(self, iteration: int, stage: str) -> dict[str, Any] | None:
-        row = self.store.db.execute(
-            "SELECT status, result, seconds FROM stages WHERE run_id = ? AND iteration = ? AND stage = ?",
-            (self.run_id, iteration, stage),
-        ).fetchone()
-        if row is None:
-            return None
-        return {"status": row[0], "result": json.loads(row[1]), "seconds": row[2]}
-
-    def _mark(self, iteration: int, stage: str, status: str, result: dict[str, Any], seconds: float | None) -> None:
-        self.store.db.execute(
-            "INSERT INTO stages (run_id, iteration, stage, status, result, seconds) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(run_id, iteration, stage) DO UPDATE SET status=excluded.status, result=excluded.result,"
-            " seconds=excluded.seconds",
-            (self.run_id, iteration, stage, status, json.dumps(result), seconds),
-        )
-
+    # stage bookkeeping (training/stages.py) -----------------------------------------------------------
     def _run_stage(self, iteration: int, stage: str, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict:
         """Run `work` unless the stage already finished; `work` gets what an unfinished attempt recorded."""
-        prior = self._stage(iteration, stage)
-        if prior and prior["status"] == "done":
-            log.info("iteration %d: %s already done", iteration, stage)
-            return prior["result"] | {"_seconds": prior["seconds"]}
-        if self.on_stage:
-            self.on_stage(iteration, stage, "start")
-        start = time.perf_counter()
-        result = work(prior["result"] if prior else {})
-        seconds = (prior or {}).get("seconds") or 0.0
-        seconds += time.perf_counter() - start
-        self._mark(iteration, stage, "done", result, seconds)
-        if self.on_stage:
-            self.on_stage(iteration, stage, "done")
-        return result | {"_seconds": seconds}
+        return self.stages.run(iteration, stage, work)
 
     # stages -----------------------------------------------------------------------------------------
     def _agent_run(self, iteration: int, stage: str, llm: LLM, run_config: RunConfig, prior: dict) -> dict:
-        run_id = prior.get("run_id")
-        if run_id is None:
-            run_id = self.store.create_run(asdict(run_config), model=llm.model_id, adapter=llm.adapter)
-            self._mark(iteration, stage, "running", {"run_id": run_id}, None)
-        result = run_agent(llm, self.store, run_config, run_id=run_id, on_progress=self.on_progress)
-        return {"run_id": run_id, "metrics": result.metrics}
+        return self.stages.agent_run(iteration, stage, llm, run_config, prior, on_progress=self.on_progress)
 
     def _sample_config(self, iteration: int) -> RunConfig:
         c = self.config
@@ -309,6 +268,37 @@ class SelfTrainer:
         run = eval_stage["run_id"]
         return self._run_stage(iteration, "eval_reflexion", lambda _p: self._reflect(llm, run, held_out=True))
 
+    def _consistency(self, iteration: int, llm: LLM, eval_run: str) -> dict[str, Any]:
+        """Vote without ground truth on the held-out tasks; the greedy evaluation's replies are the first answers."""
+        from reflection.consistency import ConsistencyConfig, evaluate_consistency, summarize_consistency
+        from sandboxes import make_sandbox
+
+        c = self.config
+        tasks = self.entry.load_tasks(c.suite, c.eval_split, c.eval_limit)
+        first = {
+            t.task_id: t.steps[0].model_output
+            for t in self.store.trajectories(eval_run, status="done", source=Source.SAMPLED)
+            if t.steps
+        }
+        config = ConsistencyConfig(
+            rounds=c.consistency_rounds, samples=c.consistency_samples, max_tokens=c.max_tokens, seed=c.seed
+        )
+        sandbox = make_sandbox("local")
+        try:
+            outcomes = evaluate_consistency(llm, tasks, sandbox, config, first=first, on_progress=self.on_progress)
+        finally:
+            sandbox.close()
+        path = self.out_dir / f"iter{iteration}" / "consistency.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in outcomes), encoding="utf-8")
+        return summarize_consistency(outcomes) | {"details": str(path)}
+
+    def _consistency_eval(self, iteration: int, llm: LLM, eval_stage: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.config.consistency_eval:
+            return None
+        run = eval_stage["run_id"]
+        return self._run_stage(iteration, "eval_consistency", lambda _p: self._consistency(iteration, llm, run))
+
     def _datasets(self, iteration: int, sample_runs: list[str]) -> dict[str, Any]:
         sampled: list[Trajectory] = []
         repaired: list[Trajectory] = []
@@ -325,12 +315,7 @@ class SelfTrainer:
         for kind, records in (("agent_sft", agent), ("reflector_sft", reflector)):
             path = folder / f"{kind}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-            self.store.db.execute(
-                "INSERT OR REPLACE INTO datasets (id, run_id, iteration, kind, path, size, trajectory_ids, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (f"{self.run_id}/{iteration}/{kind}", self.run_id, iteration, kind, str(path), len(records),
-                 json.dumps([r["trajectory_id"] for r in records]), time.time()),
-            )  # fmt: skip
+            self.stages.record_dataset(iteration, kind, path, records, [r["trajectory_id"] for r in records])
             paths[kind] = str(path)
         return {"agent_sft": paths["agent_sft"], "agent_sft_size": len(agent),
                 "reflector_sft": paths["reflector_sft"], "reflector_sft_size": len(reflector)}  # fmt: skip
@@ -366,6 +351,8 @@ class SelfTrainer:
         base_stages = {"eval": base_eval}
         if (reflexion := self._reflexion_eval(0, self.make_llm(None), base_eval)) is not None:
             base_stages["eval_reflexion"] = reflexion
+        if (consistency := self._consistency_eval(0, self.make_llm(None), base_eval)) is not None:
+            base_stages["eval_consistency"] = consistency
         reports.append(self._report(0, base_stages))
         adapter: str | None = None
         sample_runs: list[str] = []
@@ -404,6 +391,8 @@ class SelfTrainer:
             )
             if (reflexion := self._reflexion_eval(it, tuned, stages["eval"])) is not None:
                 stages["eval_reflexion"] = reflexion
+            if (consistency := self._consistency_eval(it, tuned, stages["eval"])) is not None:
+                stages["eval_consistency"] = consistency
             reports.append(self._report(it, stages))
         report = {"run_id": self.run_id, "config": asdict(c), "iterations": [asdict(r) for r in reports]}
         (self.out_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -432,5 +421,11 @@ class SelfTrainer:
         if "eval_reflexion" in stages:
             r.eval_with_reflexion = stages["eval_reflexion"]["success_with_reflexion"]
             r.eval_with_reflexion_ci95 = stages["eval_reflexion"]["success_with_reflexion_ci95"]
+        if "eval_consistency" in stages:
+            vote = stages["eval_consistency"]
+            r.eval_with_consistency = vote["success_consistency"]
+            r.eval_with_consistency_ci95 = vote["success_consistency_ci95"]
+            r.eval_with_majority = vote["success_majority"]
+            r.eval_with_majority_ci95 = vote["success_majority_ci95"]
         r.stage_seconds = {k: round(v.get("_seconds") or 0.0, 1) for k, v in stages.items()}
         return r
