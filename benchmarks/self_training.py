@@ -29,6 +29,13 @@ def main() -> None:
     parser.add_argument(
         "--reflexion-eval", action="store_true", help="also measure Reflexion-style retry on held-out failures"
     )
+    parser.add_argument(
+        "--consistency-eval",
+        action="store_true",
+        help="also measure inference without ground truth: blind reflections + a vote by behaviour on the examples",
+    )
+    parser.add_argument("--consistency-rounds", type=int, default=2, help="blind reflection rounds per task")
+    parser.add_argument("--consistency-samples", type=int, default=4, help="extra sampled answers per task")
     args = parser.parse_args()
 
     from agents.llm import make_llm
@@ -45,7 +52,14 @@ def main() -> None:
         rerest = SelfTrainer(
             store,
             args.out / "re-rest",
-            SelfTrainConfig(method="re-rest", reflexion_eval=args.reflexion_eval, **common),
+            SelfTrainConfig(
+                method="re-rest",
+                reflexion_eval=args.reflexion_eval,
+                consistency_eval=args.consistency_eval,
+                consistency_rounds=args.consistency_rounds,
+                consistency_samples=args.consistency_samples,
+                **common,
+            ),
             base.with_adapter,
         )
         reports["re-rest"] = rerest.run()
@@ -53,8 +67,8 @@ def main() -> None:
         # ReST reuses Re-ReST's base evaluation and sampling stages (recorded as finished), so both methods see
         # exactly the same samples; only the dataset, training and evaluation stages run again.
         for iteration, stage in ((0, "eval"), (1, "sample")):
-            shared = rerest._stage(iteration, stage)
-            rest._mark(iteration, stage, "done", shared["result"], shared["seconds"])
+            shared = rerest.stages.get(iteration, stage)
+            rest.stages.mark(iteration, stage, "done", shared["result"], shared["seconds"])
         reports["rest"] = rest.run()
     base_row = reports["re-rest"]["iterations"][0]
     rows = [("base", base_row)] + [(m, reports[m]["iterations"][-1]) for m in ("rest", "re-rest")]
@@ -72,6 +86,10 @@ def main() -> None:
         if r.get("eval_with_reflexion") is not None:
             lo, hi = r["eval_with_reflexion_ci95"]
             print(f"{name} + Reflexion retry (environment feedback): {r['eval_with_reflexion']:.3f}  {lo:.3f}-{hi:.3f}")
+        for key, what in (("consistency", "blind reflection + vote"), ("majority", "majority vote, no reflection")):
+            if r.get(f"eval_with_{key}") is not None:
+                lo, hi = r[f"eval_with_{key}_ci95"]
+                print(f"{name} + {what} (no ground truth): {r[f'eval_with_{key}']:.3f}  {lo:.3f}-{hi:.3f}")
     print(f"wall time {time.perf_counter() - started:.0f}s; reports in {args.out}")
     (args.out / "benchmark.json").write_text(json.dumps(reports, indent=2))
 

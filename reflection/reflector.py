@@ -14,7 +14,7 @@ agent to succeed the first time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
@@ -33,6 +33,12 @@ REFLECT_SYSTEM = (
     '"Reflection: I should have" and say specifically what went wrong and what to do differently next time. '
     "Do not write code or commands."
 )
+BLIND_REFLECT_SYSTEM = (
+    "You review your own attempt at a task; nobody has checked it yet. Reply with one or two sentences that start "
+    'with "Reflection: I should have" and name a likely mistake in it and what to do differently next time. '
+    "Do not write code or commands."
+)
+"""System prompt of a reflection without ground truth: no test result or environment feedback is shown."""
 LESSONS_HEADER = "Lessons from your previous attempts at this task:"
 REFLECTION_START = "Reflection: I should have"
 """The reflection's opening words, given to the model as the start of its reply."""
@@ -109,27 +115,52 @@ def transcript(traj: Trajectory, max_steps: int) -> str:
     return "\n\n".join(lines)
 
 
-def reflection_prompt(case: Case, config: ReflectorConfig) -> Messages:
-    previous = "".join(f"\n- {r}" for r in case.reflections)
-    trial = transcript(case.failed, config.transcript_steps)
+def _reflection_messages(
+    system: str, task: str, trial: str, feedback: str | None, earlier: str, reflections: Sequence[str], ask: str
+) -> Messages:
+    """The reflector's conversation: task, trial, feedback (when there is any), earlier reflections, the request."""
+    previous = "".join(f"\n- {r}" for r in reflections)
     user = (
-        f"Task:\n{case.failed.initial_observation}\n\nPrevious trial:\n{trial}"
-        f"\n\nFeedback: {feedback_of(case.failed)}"
-        + (f"\n\nEarlier reflections that did not help enough:{previous}" if previous else "")
-        + "\n\nWrite the reflection."
+        f"Task:\n{task}\n\nPrevious trial:\n{trial}"
+        + (f"\n\nFeedback: {feedback}" if feedback is not None else "")
+        + (f"\n\n{earlier}{previous}" if previous else "")
+        + f"\n\n{ask}"
     )
     return [
-        {"role": "system", "content": REFLECT_SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": user},
         {"role": "assistant", "content": REFLECTION_START},
     ]
 
 
-def clean_reflection(continuation: str) -> str:
-    """The reflection: its opening words plus the model's continuation up to the first blank line or code."""
+def reflection_prompt(case: Case, config: ReflectorConfig) -> Messages:
+    """Re-ReST's reflection on a failure: the failed trial and what the environment said about it."""
+    return _reflection_messages(
+        REFLECT_SYSTEM, case.failed.initial_observation, transcript(case.failed, config.transcript_steps),
+        feedback_of(case.failed), "Earlier reflections that did not help enough:", case.reflections,
+        "Write the reflection.",
+    )  # fmt: skip
+
+
+def blind_reflection_prompt(task: str, answer: str, reflections: Sequence[str] = ()) -> Messages:
+    """A reflection without ground truth (Re-ReST at inference): only the task and the agent's own last answer.
+
+    No test result, feedback or success flag is shown, so it can run on inputs whose answers are unknown.
+    """
+    return _reflection_messages(
+        BLIND_REFLECT_SYSTEM, task, f"Agent:\n{answer.strip()}", None, "Your earlier reflections:", reflections,
+        "Reflect on possible mistakes in your solution. Write the reflection in one sentence, no code.",
+    )  # fmt: skip
+
+
+def clean_reflection(continuation: str, fallback: str = "read the task and the feedback more carefully.") -> str:
+    """The reflection: its opening words plus the model's continuation up to the first blank line or code.
+
+    An empty continuation becomes `fallback`.
+    """
     body = continuation.split("\n\n")[0].split("```")[0].strip()
     if not body:
-        body = "read the task and the feedback more carefully."
+        body = fallback
     return f"{REFLECTION_START} {body}"
 
 
@@ -268,9 +299,11 @@ def reflect_on_failures(
 
 
 __all__ = [
+    "BLIND_REFLECT_SYSTEM",
     "LESSONS_HEADER",
     "ReflectorConfig",
     "RepairResult",
+    "blind_reflection_prompt",
     "build_reflector_graph",
     "clean_reflection",
     "feedback_of",
