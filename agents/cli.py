@@ -497,6 +497,14 @@ def self_train(
     reflexion_eval: bool = typer.Option(
         False, "--reflexion-eval", help="Also measure Reflexion-style retry with reflections on held-out failures."
     ),
+    consistency_eval: bool = typer.Option(
+        False,
+        "--consistency-eval",
+        help="Also measure inference without ground truth (code): blind reflections + a vote by behaviour on the "
+        "task's examples.",
+    ),
+    consistency_rounds: int = typer.Option(2, min=0, help="Blind reflection rounds per task in the vote."),
+    consistency_samples: int = typer.Option(4, min=0, help="Extra sampled answers per task in the vote."),
     out_dir: Path = typer.Option(Path("runs/self-train"), "--out", help="Run directory (store, datasets, adapters)."),
     seed: int = typer.Option(0, help="Seed for sampling and environments."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished self-training run in OUT."),
@@ -523,6 +531,8 @@ def self_train(
                 eval_split=eval_split, limit=limit, eval_limit=eval_limit, max_per_task=max_per_task,
                 reflect_rounds=reflect_rounds, epochs=epochs, learning_rate=lr, max_tokens=max_tokens,
                 train_reflector=train_reflector, reflexion_eval=reflexion_eval, seed=seed,
+                consistency_eval=consistency_eval, consistency_rounds=consistency_rounds,
+                consistency_samples=consistency_samples,
             )  # fmt: skip
         from environments.base import get_entry
 
@@ -578,7 +588,7 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
     table = Table(title=f"self-training {report['run_id']} ({report['config']['method']})")
     for col in ("iter", "train success", "repaired / failures", "agent SFT", "reflector SFT", "train loss",
                 "held-out pass@1 (95% CI)",
-                "with Reflexion retry", "seconds per stage"):  # fmt: skip
+                "with Reflexion retry", "no-GT reflect+vote / vote only", "seconds per stage"):  # fmt: skip
         table.add_column(col)
     for r in report["iterations"]:
         ci = f" ({r['eval_ci95'][0]:.3f}-{r['eval_ci95'][1]:.3f})" if r["eval_ci95"] else ""
@@ -587,9 +597,135 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
             str(r["iteration"]), fmt(r["train_success_rate"]), repaired, fmt(r["agent_sft_size"], "d"),
             fmt(r["reflector_sft_size"], "d"), fmt(r["train_loss"]), fmt(r["eval_pass_at_1"]) + ci,
             fmt(r.get("eval_with_reflexion")),
+            "-" if r.get("eval_with_consistency") is None
+            else f"{fmt(r['eval_with_consistency'])} / {fmt(r.get('eval_with_majority'))}",
             ", ".join(f"{k} {v:.0f}" for k, v in r["stage_seconds"].items()),
         )  # fmt: skip
     out.print(table)
+    out.print(f"report: {path}")
+
+
+@app.command("agent-r")
+def agent_r(
+    env: str = typer.Option("household", help="Environment (household: it has the expert and admissible actions)."),
+    suite: str = typer.Option(None, help="Task suite (default: the environment's own)."),
+    train_split: str = typer.Option("train", help="Split searched for revision trajectories."),
+    eval_split: str = typer.Option("valid_unseen", help="Held-out split for evaluation."),
+    iterations: int = typer.Option(1, min=1, help="Search -> revise -> train -> evaluate rounds."),
+    limit: int = typer.Option(None, min=1, help="Search only the first N training tasks."),
+    eval_limit: int = typer.Option(None, min=1, help="Evaluate on only the first N held-out tasks."),
+    eval_max_steps: int = typer.Option(None, min=1, help="Steps per held-out episode (default: 50 for household)."),
+    search_iterations: int = typer.Option(4, min=1, help="MCTS iterations per task (Agent-R: 4)."),
+    expansions: int = typer.Option(4, min=1, help="Replies sampled per expansion (Agent-R: 4)."),
+    max_depth: int = typer.Option(10, min=1, help="Most actions on a searched path (Agent-R: 10)."),
+    rollout: str = typer.Option("none", help="Leaf valuation: none (Agent-R), llm, random, or expert."),
+    admissible: str = typer.Option("map", help="Admissible actions: off, map, or map+fill."),
+    resolve: str = typer.Option(
+        "mcts+expert", help="When the good path fails after the bad prefix: none, mcts, expert, or mcts+expert."
+    ),
+    continuations: str = typer.Option(
+        "good_path,mcts,expert", help="Verified splices that train, by how they continued (drop expert: model-only)."
+    ),
+    judge: str = typer.Option("score", help="First-error judge: score, generate, or none."),
+    thought: str = typer.Option("model", help="Revision thought: model (templates as fallback) or fallback."),
+    alpha: float = typer.Option(0.5, help="A successful path's value must exceed alpha."),
+    beta: float = typer.Option(0.25, help="The value gap of a pair must exceed beta."),
+    max_tokens: int = typer.Option(None, min=1, help="Tokens per model reply."),
+    epochs: float = typer.Option(3.0, min=0.1, help="LoRA SFT epochs."),
+    lr: float = typer.Option(3e-4, min=0.0, help="LoRA SFT learning rate."),
+    out_dir: Path = typer.Option(Path("runs/agent-r"), "--out", help="Run directory (store, datasets, adapters)."),
+    seed: int = typer.Option(0, help="Seed for search, sampling and environments."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished Agent-R run in OUT."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Agent-R: MCTS, verified revision trajectories, LoRA SFT, held-out evaluation; resumable by stage."""
+    _setup_logging(verbose)
+    from training.agent_r import AgentRConfig, AgentRTrainer
+
+    store_path = _store_path(out_dir)
+    store = _open_store(store_path)
+    run_id = None
+    try:
+        if resume:
+            prior = store.latest_run(unfinished=True, kind="agent-r")
+            if prior is None:
+                fail(f"nothing to resume in {store_path}: no unfinished Agent-R run")
+            run_id = prior["id"]
+            config = AgentRConfig.from_dict(prior["config"])
+        else:
+            config = AgentRConfig(
+                env=env, suite=suite, train_split=train_split, eval_split=eval_split, iterations=iterations,
+                limit=limit, eval_limit=eval_limit, eval_max_steps=eval_max_steps, search_iterations=search_iterations,
+                expansions=expansions, max_depth=max_depth, rollout=rollout, admissible=admissible, resolve=resolve,
+                continuations=tuple(c.strip() for c in continuations.split(",") if c.strip()), judge=judge,
+                thought=thought, alpha=alpha, beta=beta, max_tokens=max_tokens, epochs=epochs, learning_rate=lr,
+                seed=seed,
+            )  # fmt: skip
+        from environments.base import get_entry
+
+        get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
+        get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    except ValueError as exc:
+        fail(str(exc))
+    base_llm = _make_llm("transformers", config.base, None, None)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=as_json,
+    )  # fmt: skip
+    bar = progress.add_task("starting", total=None)
+
+    def on_stage(iteration: int, stage: str, state: str) -> None:
+        if state == "start":
+            progress.update(bar, description=f"iteration {iteration}: {stage}", completed=0, total=None)
+        else:
+            console.print(f"iteration {iteration}: {stage} done")
+
+    trainer = AgentRTrainer(
+        store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
+        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+    )  # fmt: skip
+    try:
+        with progress:
+            report = trainer.run()
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished stages are stored in {store_path}; continue with --resume")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    _print_agent_r_report(report, store_path.parent / "report.json")
+
+
+def _print_agent_r_report(report: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    def fmt(value: Any, spec: str = "d") -> str:
+        return "-" if value is None else format(value, spec)
+
+    split = report["config"]["eval_split"]
+    table = Table(title=f"Agent-R {report['run_id']}")
+    for col in ("iter", "trees", "solved by search", "pairs", "verified", "rejected splices", "SFT size",
+                "train loss", f"{split} success (95% CI)", "seconds per stage"):  # fmt: skip
+        table.add_column(col)
+    for r in report["iterations"]:
+        ci = f" ({r['eval_ci95'][0]:.3f}-{r['eval_ci95'][1]:.3f})" if r["eval_ci95"] else ""
+        table.add_row(
+            "0 (base)" if r["iteration"] == 0 else str(r["iteration"]), fmt(r["trees"]),
+            fmt(r["tasks_solved_by_search"]), fmt(r["pairs"]), fmt(r["verified_revisions"]),
+            fmt(r["rejected_splices"]), fmt(r["sft_size"]), fmt(r["train_loss"], ".3f"),
+            fmt(r["eval_success_rate"], ".3f") + ci, ", ".join(f"{k} {v:.0f}" for k, v in r["stage_seconds"].items()),
+        )  # fmt: skip
+    out.print(table)
+    for warning in report["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     out.print(f"report: {path}")
 
 
@@ -638,25 +774,28 @@ def train(
 
 @app.command("tt-si")
 def tt_si(
-    env: str = typer.Option("code", help="Environment (code)."),
-    suite: str = typer.Option("easy", help="Task suite."),
-    split: str = typer.Option("test", help="Split of the suite."),
+    env: str = typer.Option("code", help="Environment: code (per task) or household (per agent step)."),
+    suite: str = typer.Option(None, help="Task suite (default: easy for code, alfworld-like for household)."),
+    split: str = typer.Option(None, help="Split of the suite (default: test for code, valid_unseen for household)."),
     tau: float = typer.Option(0.5, min=0.0, max=1.0, help="Uncertain when the confidence estimate is below tau."),
     k: int = typer.Option(2, min=1, help="Similar training examples written per uncertain input."),
     variant: str = typer.Option("tt-si", help="tt-si (temporary LoRA), tt-d (a teacher writes), tt-icl (in context)."),
     estimator: str = typer.Option("margin", help="margin (softmax of -NLL), agreement, or self-certainty."),
     limit: int = typer.Option(None, min=1, help="Use only the first N inputs."),
-    teacher: str = typer.Option(None, help="Teacher model for tt-d."),
+    teacher: str = typer.Option(None, help="Teacher model for tt-d; household: 'expert' (its default there)."),
     teacher_backend: str = typer.Option(None, help="Teacher backend: transformers or litellm."),
     api_base: str = typer.Option(None, help="Server URL for a litellm teacher."),
     epochs: int = typer.Option(3, min=1, help="Epochs of the temporary LoRA."),
     lr: float = typer.Option(1e-4, min=0.0, help="Learning rate of the temporary LoRA."),
+    max_steps: int = typer.Option(None, min=1, help="Household: steps per episode (default 20)."),
+    max_adaptations: int = typer.Option(2, min=0, help="Household: uncertain steps adapted to per episode."),
+    candidates: str = typer.Option("sampled", help="Household candidates: sampled (greedy + samples) or admissible."),
     threads: int = typer.Option(None, min=1, help="torch CPU threads."),
     seed: int = typer.Option(0, help="Seed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ) -> None:
-    """Test-time self-improvement: base vs the variant on the same inputs, by confidence."""
+    """Test-time self-improvement: base vs the variant on the same inputs (code tasks or household steps)."""
     _setup_logging(verbose)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -670,7 +809,8 @@ def tt_si(
             report = ttsi_command(
                 env=env, suite=suite, split=split, tau=tau, k=k, variant=variant, estimator=estimator, limit=limit,
                 teacher_backend=teacher_backend, teacher_model=teacher, teacher_api_base=api_base, epochs=epochs,
-                lr=lr, seed=seed, num_threads=threads,
+                lr=lr, seed=seed, num_threads=threads, max_steps=max_steps, max_adaptations=max_adaptations,
+                candidates=candidates,
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )  # fmt: skip
     except (ValueError, TypeError, KeyError) as exc:
@@ -688,7 +828,13 @@ def tt_si(
     seconds = report["adaptation_seconds_per_uncertain"]
     out.print(f"base accuracy:              {rate(report['base'])}")
     out.print(f"{variant} accuracy:{' ' * (16 - len(variant))}{rate(report['adapted'])}")
-    out.print(f"judged uncertain:           {report['uncertain_share']:.2f}")
+    out.print(f"judged uncertain:           {report['uncertain_share'] or 0.0:.2f}")
+    if env == "household":
+        out.print(f"steps judged / uncertain / actions changed: {report['steps_judged']} / "
+                  f"{report['steps_uncertain']} / {report['actions_changed']} (rates are per episode)")  # fmt: skip
+        valid = report["valid_on_uncertain"]
+        out.print(f"valid action on uncertain steps, base / {variant}: {rate(valid['base'])} / "
+                  f"{rate(valid['variant'])}")  # fmt: skip
     out.print(
         f"base / {variant} on uncertain:  {rate(report['base_on_uncertain'])} / {rate(report['variant_on_uncertain'])}"
     )
