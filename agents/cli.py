@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -543,10 +544,26 @@ def self_train(
     except ValueError as exc:
         fail(str(exc))
     base_llm = _make_llm("transformers", config.base, None, None)
+    report = _run_stages(
+        lambda on_stage, on_progress: SelfTrainer(
+            store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
+            on_progress=on_progress,
+        ),
+        store, store_path, as_json,
+    )  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    _print_self_train_report(report, store_path.parent / "report.json")
 
-    def make(adapter: str | None) -> Any:
-        return base_llm.with_adapter(adapter)
 
+def _run_stages(
+    make_trainer: Callable[[Callable[[int, str, str], None], Callable[[int, int], None]], Any],
+    store: Any,
+    store_path: Path,
+    as_json: bool,
+) -> dict[str, Any]:
+    """Run a staged trainer (self-training, Agent-R) under one progress bar; Ctrl-C says how to resume."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -561,22 +578,15 @@ def self_train(
         else:
             console.print(f"iteration {iteration}: {stage} done")
 
-    trainer = SelfTrainer(
-        store, store_path.parent, config, make, run_id=run_id, on_stage=on_stage,
-        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
-    )  # fmt: skip
+    trainer = make_trainer(on_stage, lambda done, total: progress.update(bar, completed=done, total=total))
     try:
         with progress:
-            report = trainer.run()
+            return trainer.run()
     except KeyboardInterrupt:
         console.print(f"interrupted: finished stages are stored in {store_path}; continue with --resume")
         raise typer.Exit(130) from None
     finally:
         store.close()
-    if as_json:
-        out.print_json(json.dumps(report))
-        return
-    _print_self_train_report(report, store_path.parent / "report.json")
 
 
 def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
@@ -671,33 +681,13 @@ def agent_r(
     except ValueError as exc:
         fail(str(exc))
     base_llm = _make_llm("transformers", config.base, None, None)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=as_json,
+    report = _run_stages(
+        lambda on_stage, on_progress: AgentRTrainer(
+            store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
+            on_progress=on_progress,
+        ),
+        store, store_path, as_json,
     )  # fmt: skip
-    bar = progress.add_task("starting", total=None)
-
-    def on_stage(iteration: int, stage: str, state: str) -> None:
-        if state == "start":
-            progress.update(bar, description=f"iteration {iteration}: {stage}", completed=0, total=None)
-        else:
-            console.print(f"iteration {iteration}: {stage} done")
-
-    trainer = AgentRTrainer(
-        store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
-        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
-    )  # fmt: skip
-    try:
-        with progress:
-            report = trainer.run()
-    except KeyboardInterrupt:
-        console.print(f"interrupted: finished stages are stored in {store_path}; continue with --resume")
-        raise typer.Exit(130) from None
-    finally:
-        store.close()
     if as_json:
         out.print_json(json.dumps(report))
         return
