@@ -317,13 +317,13 @@ def test_an_adapted_household_step_leaves_the_base_weights_bitwise(llm, one_thre
 
     messages, _ = opening()
     examples = [conversation for _, conversation in expert_examples(TASK, 2, 2)]
-    before = logits(llm, messages)
+    before, kind = logits(llm, messages), type(llm.model)  # a PeftModel when earlier tests loaded adapters
     reply, train_seconds, _ = answer_with_examples(
         llm, messages[:1], messages[1:], examples, TTSIConfig(learning_rate=1e-2, num_train_epochs=1), "tt-si", 48
     )
     assert train_seconds > 0 and reply.text.strip()
     assert torch.equal(logits(llm, messages), before)
-    assert type(llm.model).__name__ == "LlamaForCausalLM"
+    assert type(llm.model) is kind
 
 
 @pytest.mark.slow
