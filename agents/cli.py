@@ -535,35 +535,33 @@ def self_train(
                 consistency_eval=consistency_eval, consistency_rounds=consistency_rounds,
                 consistency_samples=consistency_samples,
             )  # fmt: skip
-        from environments.base import get_entry
-
-        get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
-        get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
+        _check_splits(config)
     except KeyError as exc:
         fail(str(exc.args[0]))
     except ValueError as exc:
         fail(str(exc))
-    base_llm = _make_llm("transformers", config.base, None, None)
-    report = _run_stages(
-        lambda on_stage, on_progress: SelfTrainer(
-            store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
-            on_progress=on_progress,
-        ),
-        store, store_path, as_json,
-    )  # fmt: skip
-    if as_json:
-        out.print_json(json.dumps(report))
-        return
-    _print_self_train_report(report, store_path.parent / "report.json")
+    _run_stages(SelfTrainer, config, store, store_path, run_id, as_json, _print_self_train_report)
+
+
+def _check_splits(config: Any) -> None:
+    """A staged run's train and eval splits load (KeyError/ValueError say which does not), before any work."""
+    from environments.base import get_entry
+
+    get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
+    get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
 
 
 def _run_stages(
-    make_trainer: Callable[[Callable[[int, str, str], None], Callable[[int, int], None]], Any],
+    trainer_class: Any,
+    config: Any,
     store: Any,
     store_path: Path,
+    run_id: str | None,
     as_json: bool,
-) -> dict[str, Any]:
-    """Run a staged trainer (self-training, Agent-R) under one progress bar; Ctrl-C says how to resume."""
+    print_report: Callable[[dict[str, Any], Path], None],
+) -> None:
+    """Run (or resume) a staged trainer (`SelfTrainer`, `AgentRTrainer`) on the embedded base model under one progress
+    bar, then print its report (as JSON with `as_json`); Ctrl-C says how to resume."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -578,15 +576,23 @@ def _run_stages(
         else:
             console.print(f"iteration {iteration}: {stage} done")
 
-    trainer = make_trainer(on_stage, lambda done, total: progress.update(bar, completed=done, total=total))
+    base_llm = _make_llm("transformers", config.base, None, None)
+    trainer = trainer_class(
+        store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
+        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+    )  # fmt: skip
     try:
         with progress:
-            return trainer.run()
+            report = trainer.run()
     except KeyboardInterrupt:
         console.print(f"interrupted: finished stages are stored in {store_path}; continue with --resume")
         raise typer.Exit(130) from None
     finally:
         store.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    print_report(report, store_path.parent / "report.json")
 
 
 def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
@@ -672,26 +678,12 @@ def agent_r(
                 thought=thought, alpha=alpha, beta=beta, max_tokens=max_tokens, epochs=epochs, learning_rate=lr,
                 seed=seed,
             )  # fmt: skip
-        from environments.base import get_entry
-
-        get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
-        get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
+        _check_splits(config)
     except KeyError as exc:
         fail(str(exc.args[0]))
     except ValueError as exc:
         fail(str(exc))
-    base_llm = _make_llm("transformers", config.base, None, None)
-    report = _run_stages(
-        lambda on_stage, on_progress: AgentRTrainer(
-            store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
-            on_progress=on_progress,
-        ),
-        store, store_path, as_json,
-    )  # fmt: skip
-    if as_json:
-        out.print_json(json.dumps(report))
-        return
-    _print_agent_r_report(report, store_path.parent / "report.json")
+    _run_stages(AgentRTrainer, config, store, store_path, run_id, as_json, _print_agent_r_report)
 
 
 def _print_agent_r_report(report: dict[str, Any], path: Path) -> None:
