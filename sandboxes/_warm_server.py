@@ -6,7 +6,8 @@ on fd 0 and writes framed replies on fd 1 (the frame is described in `sandboxes.
 `{"ready": true}` and stops at the end of its input.
 
 Per request it writes the files into the emptied workdir, hands the test to a child (forked ahead with `--prefork`,
-else now) that takes the test's rlimits and runs `main.py` as `__main__` with stdin/stdout/stderr of its own,
+else now) that is given the test's rlimits (prlimit, while it waits) and runs `main.py` as `__main__` with
+stdin/stdout/stderr of its own,
 enforces the timeout, then kills every other process of its uid (`kill(-1)`: atomic, and everything the test started
 is of that uid), reaps them (it is their subreaper) and empties the workdir and its uid's files in /tmp and
 /dev/shm. It makes itself non-dumpable so that a child can neither ptrace it nor reopen its pipes through /proc.
@@ -41,6 +42,7 @@ PR_SET_DUMPABLE = 4
 SHM_INFO, MSG_INFO, SEM_INFO = 14, 12, 19  # the *ctl commands that count a namespace's IPC objects
 LIBC = ctypes.CDLL(None, use_errno=True)
 GO_FD = 3  # in a child: the pipe its go message comes on
+COMPILED, SOURCE = b"c", b"s"  # a go message's first byte: marshalled code follows / compile main.py yourself
 PR_SET_CHILD_SUBREAPER = 36
 READ_CHUNK = 1 << 16
 DRAIN_GRACE = 2.0
@@ -87,6 +89,8 @@ def main():
         raise OSError(ctypes.get_errno(), "prctl failed")
     if ephemeral:
         os.mkdir(workdir, 0o700)
+    os.environ["HOME"] = workdir  # set once here: every child inherits it
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
         for name in PRELOAD:
             __import__(name)
@@ -168,9 +172,13 @@ def serve(header, blob, workdir, libc, spare=None):
     offset = 0
     for name, size in header["files"]:
         path = os.path.join(workdir, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as fh:
-            fh.write(blob[offset : offset + size])
+        if "/" in name:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, blob[offset : offset + size])
+        finally:
+            os.close(fd)
         offset += size
     # Compiled here rather than in the child, whose every page the compiler touched would be copied on write;
     # the child gets the code object marshalled. A source that does not compile is compiled again by the child,
@@ -180,10 +188,10 @@ def serve(header, blob, workdir, libc, spare=None):
     main_path = os.path.join(workdir, "main.py")
     try:
         with open(main_path, "rb") as fh:
-            code = marshal.dumps(compile(fh.read(), main_path, "exec", dont_inherit=True))
+            go = COMPILED + marshal.dumps(compile(fh.read(), main_path, "exec", dont_inherit=True))
     except Exception:
-        code = b""
-    go = json.dumps({"limits": header["limits"]}).encode() + b"\n" + code
+        go = SOURCE
+    limits = [(which, header["limits"][key]) for key, which in LIMITS.items()]
     ooms, forks = counter(OOM_SOURCES), counter(FORK_SOURCES)
     for attempt in (1, 2):
         spare = spare or prefork(workdir, libc)
@@ -191,10 +199,14 @@ def serve(header, blob, workdir, libc, spare=None):
         os.lseek(spare.stdin, 0, os.SEEK_SET)
         deadline = time.monotonic() + header["timeout"]
         try:
+            # The child waits on its go pipe, so it takes the limits before it runs a line of the test; set from
+            # here they cost it no parsing (and no copied pages).
+            for which, value in limits:
+                resource.prlimit(spare.pid, which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
             write_all(spare.go, go)
             os.close(spare.go)
             break
-        except OSError:  # the spare died waiting (it cannot have run anything): fork another
+        except OSError:  # the spare died waiting (it cannot have run anything): fork another, with fresh limits
             spare.close()
             reap_all()
             spare = None
@@ -377,8 +389,9 @@ def make_writable(function, path, _):
 
 
 def child(workdir, stdin, out_w, err_w, go_r, libc):
-    """In the forked child: take the test's stdio, wait for the go message (the test's limits and its marshalled
-    code), take the limits, then run main.py as __main__. Never returns."""
+    """In the forked child: take the test's stdio, wait for the go message (its rlimits are set meanwhile), then run
+    main.py as __main__: the marshalled code that came with the message, or the source compiled here. Never
+    returns."""
     code = 1
     try:
         os.setsid()
@@ -388,20 +401,15 @@ def child(workdir, stdin, out_w, err_w, go_r, libc):
         os.dup2(go_r, GO_FD)
         os.closerange(GO_FD + 1, 1 << 16)
         libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-        with open("/proc/self/oom_score_adj", "w") as fh:
-            fh.write("1000")  # the OOM killer takes the test, never the warm interpreter
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        os.write(fd, b"1000")  # the OOM killer takes the test, never the warm interpreter
+        os.close(fd)
         os.chdir(workdir)
-        os.environ["HOME"] = workdir
         message = read_to_end(GO_FD)
         os.close(GO_FD)
         if not message:
             os._exit(0)  # the interpreter went away without a test for this child
-        head, _, compiled = message.partition(b"\n")
-        limits = json.loads(head)["limits"]
-        for key, which in LIMITS.items():
-            value = limits[key]
-            resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        compiled = message[1:] if message[:1] == COMPILED else b""
     except BaseException:
         traceback.print_exc()  # fd 2 is the test's stderr by now, or else the interpreter's log
         os._exit(1)
@@ -442,7 +450,11 @@ def run_main(workdir, compiled):
     except SystemExit as exc:
         code = exit_status(exc)
     except BaseException as exc:
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+        # The interpreter's own C printer, as `python3 main.py` uses: the `traceback` module's (which re-parses
+        # the source for its carets) costs a failing test ~2 ms and ~500 copy-on-write page faults more.
+        if exc.__traceback__ is not None:
+            exc.__traceback__ = exc.__traceback__.tb_next  # without this function's frame
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
         code = 1
     try:
         import atexit
