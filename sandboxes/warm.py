@@ -175,10 +175,16 @@ class WorkerBroken(RuntimeError):
 
 
 class WarmWorker:
-    """One warm interpreter in one sandbox; not thread-safe (the pool hands each to one thread at a time)."""
+    """One warm interpreter in one sandbox; not thread-safe (the pool hands each to one thread at a time).
 
-    def __init__(self, box: LocalSandbox) -> None:
+    `launcher`, when given, starts the sandbox from a thread that lives as long as the worker should: bubblewrap's
+    `--die-with-parent` is bound to the *thread* that forked it, so a sandbox started from a short-lived thread
+    (a `ThreadPoolExecutor` of one `run_many`) would be killed when that thread ends.
+    """
+
+    def __init__(self, box: LocalSandbox, launcher: ThreadPoolExecutor | None = None) -> None:
         self._box = box
+        self._launcher = launcher
         self._proc: subprocess.Popen[bytes] | None = None
         self._cgroup: RunCgroup | None = None
         self._uid: int | None = None
@@ -242,7 +248,7 @@ class WarmWorker:
         frame = request_frame(self._next_id, code, files, stdin, limits, _nproc(limits))
         if self._proc is None or limits.workdir_mb != self._workdir_mb:
             self.close()
-            self.start(limits)
+            self._launch(limits)
         self._set_caps(limits)
         if self._usage is None and self._cgroup is not None:
             self._usage = self._cgroup.usage()
@@ -305,8 +311,15 @@ class WarmWorker:
                 self._cgroup.set_limits(memory_bytes=caps[0], max_pids=caps[1])
             except OSError:  # e.g. lowering the cap below what the interpreter uses now
                 self.close()
-                self.start(limits)
+                self._launch(limits)
         self._caps = caps
+
+    def _launch(self, limits: Limits) -> None:
+        """`start`, on the launcher's thread when there is one."""
+        if self._launcher is None:
+            self.start(limits)
+        else:
+            self._launcher.submit(self.start, limits).result()
 
     def _send(self, frame: bytes) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -377,7 +390,9 @@ class WarmPool:
         self.fresh = LocalSandbox(self.config)
         """The fresh-process sandbox: for `argv` runs and for re-running a test whose worker broke."""
         self._idle: queue.SimpleQueue[WarmWorker] = queue.SimpleQueue()
-        self._all = [WarmWorker(self.fresh) for _ in range(workers)]
+        # One thread that outlives every caller's: the workers' sandboxes are started from it (see WarmWorker).
+        self._launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kintsugi-warm-launcher")
+        self._all = [WarmWorker(self.fresh, self._launcher) for _ in range(workers)]
         for worker in self._all:
             self._idle.put(worker)
         self._closed = False
@@ -431,6 +446,7 @@ class WarmPool:
         for worker in self._all:
             worker.close()
         self.fresh.close()
+        self._launcher.shutdown(wait=False)
 
     def __enter__(self) -> WarmPool:
         return self

@@ -242,3 +242,20 @@ def test_closed_pool_refuses_runs_and_leaves_no_process() -> None:
     assert not os.path.exists(f"/proc/{proc.pid}/status") or "Z" in Path(f"/proc/{proc.pid}/stat").read_text()
     with pytest.raises(RuntimeError, match="closed"):
         one.run("print(1)")
+
+
+def test_workers_outlive_the_threads_that_first_used_them() -> None:
+    # bubblewrap's --die-with-parent follows the thread that forked it: a worker started from run_many's
+    # short-lived threads used to die with them, so every later call re-ran a test fresh and restarted the worker.
+    two = WarmPool(2, FAST)
+    try:
+        assert [r.stdout for r in two.run_many(["print(1)", "print(2)"] * 4)] == ["1\n", "2\n"] * 4
+        pids = {w._proc.pid for w in two._all if w._proc is not None}
+        time.sleep(0.2)  # the executor's threads are gone by now
+        assert [r.stdout for r in two.run_many(["print(3)"] * 6)] == ["3\n"] * 6
+        assert two.run("print(4)").stdout == "4\n"
+        assert (two.reruns, two.restarts) == (0, 0)
+        assert {w._proc.pid for w in two._all if w._proc is not None} == pids
+        assert all(w.starts <= 1 for w in two._all)
+    finally:
+        two.close()
