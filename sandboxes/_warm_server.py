@@ -5,25 +5,27 @@
 on fd 0 and writes framed replies on fd 1 (the frame is described in `sandboxes.warm`); it answers a first frame
 `{"ready": true}` and stops at the end of its input.
 
-Per request it writes the files into the emptied workdir, hands the test to a child (forked ahead with `--prefork`,
-else now) that is given the test's rlimits (prlimit, while it waits) and runs `main.py` as `__main__` with
-stdin/stdout/stderr of its own,
-enforces the timeout, then kills every other process of its uid (`kill(-1)`: atomic, and everything the test started
-is of that uid), reaps them (it is their subreaper) and empties the workdir and its uid's files in /tmp and
-/dev/shm. It makes itself non-dumpable so that a child can neither ptrace it nor reopen its pipes through /proc.
-Standard library only; options: `--workdir DIR` (default /work), `--ephemeral` (make DIR, mode 700, at start and
-remove it at the end) and `--prefork` (fork each test's child before its request comes, and keep one such spare
-waiting between requests).
+Per request it writes the files into the emptied workdir, compiles `main.py`, forks a child that takes the test's
+rlimits and stdin/stdout/stderr of its own and runs the inherited code object as `__main__`, enforces the timeout,
+then kills every other process of its uid (`kill(-1)`: atomic, and everything the test started is of that uid),
+reaps them (it is their subreaper) and empties the workdir and its uid's files in /tmp and /dev/shm. It makes
+itself non-dumpable so that a child can neither ptrace it nor reopen its pipes through /proc. Standard library
+only; options: `--workdir DIR` (default /work) and `--ephemeral` (make DIR, mode 700, at start and remove it at the
+end).
+
+Speed, measured on a 2-vCPU VM where a page fault costs 1-2 us: a fork and its exit cost ~0.5 ms for this
+interpreter, and every page either process writes after the fork faults once. So the work that touches much
+memory (compiling) happens before the fork, the loop that runs while the child lives allocates little, and
+nothing imported here registers Python-level after-fork handlers (see PRELOAD).
 """
 
 import contextlib
 import ctypes
 import gc
 import json
-import marshal
 import os
 import resource
-import selectors
+import select
 import shutil
 import signal
 import struct
@@ -34,15 +36,15 @@ import traceback
 MAGIC = b"KSW1"
 HEAD = struct.Struct(">4sIQ")
 SHARED_DIRS = ("/tmp", "/dev/shm")
+# Not `threading`: its after-fork handler runs Python code in every child, which here costs ~0.3 ms per fork
+# (a third of a trivial test's fork and exit); a test that wants threads imports it itself.
 PRELOAD = (
     "typing", "math", "re", "collections", "itertools", "functools", "string", "heapq", "bisect", "json",
-    "threading", "atexit", "types", "traceback",
+    "atexit", "types", "traceback",
 )  # fmt: skip
 PR_SET_DUMPABLE = 4
 SHM_INFO, MSG_INFO, SEM_INFO = 14, 12, 19  # the *ctl commands that count a namespace's IPC objects
 LIBC = ctypes.CDLL(None, use_errno=True)
-GO_FD = 3  # in a child: the pipe its go message comes on
-COMPILED, SOURCE = b"c", b"s"  # a go message's first byte: marshalled code follows / compile main.py yourself
 PR_SET_CHILD_SUBREAPER = 36
 READ_CHUNK = 1 << 16
 DRAIN_GRACE = 2.0
@@ -65,7 +67,7 @@ def main():
     global OOM_SOURCES, FORK_SOURCES
     if os.getuid() == 0:
         raise SystemExit("refusing to run as root: its kill(-1) would reach every process of the machine")
-    workdir, ephemeral, keep_spare = "/work", False, False
+    workdir, ephemeral = "/work", False
     args = sys.argv[1:]
     while args:
         option = args.pop(0)
@@ -73,8 +75,6 @@ def main():
             workdir = args.pop(0)
         elif option == "--ephemeral":
             ephemeral = True
-        elif option == "--prefork":
-            keep_spare = True
         else:
             raise SystemExit("unknown option " + option)
     OOM_SOURCES, FORK_SOURCES = readable(OOM_COUNTERS), readable(FORK_COUNTERS)
@@ -95,17 +95,13 @@ def main():
         for name in PRELOAD:
             __import__(name)
         gc.freeze()  # a child's garbage collections then leave the interpreter's objects (and pages) alone
-        spare = prefork(workdir, libc) if keep_spare else None
         send(replies, {"ready": True, "pid": os.getpid()}, b"")
         while True:
             request = receive(requests)
             if request is None:
                 return
             header, blob = request
-            reply = serve(header, blob, workdir, libc, spare)
-            # The next test's child exists before the reply leaves, so that between tests a worker is always the
-            # same processes: bubblewrap's two, this interpreter and one spare blocked on its go pipe.
-            spare = prefork(workdir, libc) if keep_spare else None
+            reply = serve(header, blob, workdir, libc)
             send(replies, *reply)
     finally:
         if ephemeral:
@@ -142,33 +138,7 @@ def send(fd, header, blob):
     write_all(fd, HEAD.pack(MAGIC, len(data), len(blob)) + data + blob)
 
 
-class Spare:
-    """A child forked ahead of its test, set up and blocked reading its go pipe (fd 3 on its side)."""
-
-    def __init__(self, pid, go, stdin, out_r, err_r):
-        self.pid, self.go, self.stdin, self.out_r, self.err_r = pid, go, stdin, out_r, err_r
-
-    def close(self):
-        for fd in (self.go, self.stdin, self.out_r, self.err_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def prefork(workdir, libc):
-    """Fork the next test's child now, so that the fork and the child's set-up are off the test's critical path."""
-    stdin = os.memfd_create("stdin")
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        child(workdir, stdin, out_w, err_w, go_r, libc)
-    for fd in (out_w, err_w, go_r):
-        os.close(fd)
-    return Spare(pid, go_w, stdin, out_r, err_r)
-
-
-def serve(header, blob, workdir, libc, spare=None):
+def serve(header, blob, workdir, libc):
     offset = 0
     for name, size in header["files"]:
         path = os.path.join(workdir, name)
@@ -180,40 +150,34 @@ def serve(header, blob, workdir, libc, spare=None):
         finally:
             os.close(fd)
         offset += size
-    # Compiled here rather than in the child, whose every page the compiler touched would be copied on write;
-    # the child gets the code object marshalled. A source that does not compile is compiled again by the child,
-    # which raises the error as `python3 main.py` would. Compiling runs none of the code; a compiler crash or
-    # blow-up only kills this interpreter (bounded by its cgroup and the host's deadline), and the host then
-    # re-runs the test afresh.
+    # Compiled here, before the fork, rather than in the child, whose every page the compiler touched would be
+    # copied on write; the child inherits the code object. A source that does not compile is compiled again by
+    # the child, which raises the error as `python3 main.py` would. Compiling runs none of the code; a compiler
+    # crash or blow-up only kills this interpreter (bounded by its cgroup and the host's deadline), and the host
+    # then re-runs the test afresh.
     main_path = os.path.join(workdir, "main.py")
     try:
         with open(main_path, "rb") as fh:
-            go = COMPILED + marshal.dumps(compile(fh.read(), main_path, "exec", dont_inherit=True))
+            compiled = compile(fh.read(), main_path, "exec", dont_inherit=True)
     except Exception:
-        go = SOURCE
-    limits = [(which, header["limits"][key]) for key, which in LIMITS.items()]
+        compiled = None
+    limits = []
+    for key, which in LIMITS.items():
+        value = header["limits"][key]
+        limits.append((which, value, value + 1 if which == resource.RLIMIT_CPU else value))
+    stdin = os.memfd_create("stdin")
+    write_all(stdin, blob[offset:])
+    os.lseek(stdin, 0, os.SEEK_SET)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     ooms, forks = counter(OOM_SOURCES), counter(FORK_SOURCES)
-    for attempt in (1, 2):
-        spare = spare or prefork(workdir, libc)
-        os.write(spare.stdin, blob[offset:])
-        os.lseek(spare.stdin, 0, os.SEEK_SET)
-        deadline = time.monotonic() + header["timeout"]
-        try:
-            # The child waits on its go pipe, so it takes the limits before it runs a line of the test; set from
-            # here they cost it no parsing (and no copied pages).
-            for which, value in limits:
-                resource.prlimit(spare.pid, which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
-            write_all(spare.go, go)
-            os.close(spare.go)
-            break
-        except OSError:  # the spare died waiting (it cannot have run anything): fork another, with fresh limits
-            spare.close()
-            reap_all()
-            spare = None
-            if attempt == 2:
-                raise
-    os.close(spare.stdin)
-    outcome = supervise(spare.pid, spare.out_r, spare.err_r, deadline, header["output"])
+    deadline = time.monotonic() + header["timeout"]
+    pid = os.fork()
+    if pid == 0:
+        child(workdir, stdin, out_w, err_w, compiled, limits, libc)
+    for fd in (stdin, out_w, err_w):
+        os.close(fd)
+    outcome = supervise(pid, out_r, err_r, deadline, header["output"])
     outcome["oom_kills"] = counter(OOM_SOURCES) - ooms
     outcome["forks_refused"] = counter(FORK_SOURCES) - forks
     outcome["dirty"] = outcome.pop("stuck") or not clean_up(workdir)
@@ -229,73 +193,88 @@ def write_all(fd, data):
 
 
 def supervise(pid, out_r, err_r, deadline, cap):
-    """Drain the child's output (keeping `cap` bytes each) until it exits or the deadline; then kill the rest."""
-    kept = {out_r: bytearray(), err_r: bytearray()}
-    truncated = {out_r: False, err_r: False}
+    """Drain the child's output (keeping `cap` bytes each) until it exits or the deadline; then kill the rest.
+
+    It runs while the child shares this interpreter's pages, each first write to one of which is a copy: so it
+    keeps to one poll object and two buffers.
+    """
+    out, err = bytearray(), bytearray()
+    out_truncated = err_truncated = timed_out = stuck = False
     tail = b""
     pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    for fd in (out_r, err_r, pidfd):
+        poller.register(fd, select.POLLIN)
+    watched = 3
     status = rusage = None
-    timed_out = stuck = False
-    with selectors.DefaultSelector() as selector:
-        selector.register(out_r, selectors.EVENT_READ)
-        selector.register(err_r, selectors.EVENT_READ)
-        selector.register(pidfd, selectors.EVENT_READ)
-        while len(selector.get_map()):
-            timeout = deadline - time.monotonic()
-            if timeout <= 0 and status is None:
-                timed_out = True
-                kill_all()
-                _, status, rusage = os.wait4(pid, 0)
-                selector.unregister(pidfd)
-                deadline = time.monotonic() + DRAIN_GRACE
-                continue
-            if timeout <= 0:
+    while watched:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            if status is not None:
                 stuck = True  # output pipes still open after every process was killed: replace this sandbox
                 break
-            for key, _ in selector.select(timeout):
-                if key.fd == pidfd:
-                    _, status, rusage = os.wait4(pid, 0)
-                    selector.unregister(pidfd)
-                    kill_all()  # whatever the child left behind, detached grandchildren included
-                    deadline = time.monotonic() + DRAIN_GRACE
-                    continue
-                chunk = os.read(key.fd, READ_CHUNK)
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                room = cap - len(kept[key.fd])
-                if room > 0:
-                    kept[key.fd] += chunk[:room]
-                if len(chunk) > room:
-                    truncated[key.fd] = True
-                if key.fd == err_r:
-                    tail = (tail + chunk)[-TAIL:]
+            timed_out = True
+            kill_all()
+            _, status, rusage = os.wait4(pid, 0)
+            poller.unregister(pidfd)
+            watched -= 1
+            deadline = time.monotonic() + DRAIN_GRACE
+            continue
+        for fd, _ in poller.poll(int(timeout * 1000) + 1):
+            if fd == pidfd:
+                _, status, rusage = os.wait4(pid, 0)
+                poller.unregister(pidfd)
+                watched -= 1
+                kill_all()  # whatever the child left behind, detached grandchildren included
+                deadline = time.monotonic() + DRAIN_GRACE
+                continue
+            chunk = os.read(fd, READ_CHUNK)
+            if not chunk:
+                poller.unregister(fd)
+                watched -= 1
+                continue
+            kept = out if fd == out_r else err
+            room = cap - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            if len(chunk) > room:
+                if fd == out_r:
+                    out_truncated = True
+                else:
+                    err_truncated = True
+            if fd == err_r:
+                tail = (tail + chunk)[-TAIL:]
     for fd in (pidfd, out_r, err_r):
         os.close(fd)
     reap_all()
     return {
         "exit": os.waitstatus_to_exitcode(status),
         "timed_out": timed_out,
-        "out_truncated": truncated[out_r],
-        "err_truncated": truncated[err_r],
+        "out_truncated": out_truncated,
+        "err_truncated": err_truncated,
         "memory_error": any(line.startswith(MEMORY_ERROR) for line in tail.splitlines()),
         "maxrss_kb": rusage.ru_maxrss,
         "stuck": stuck,
-        "out": bytes(kept[out_r]),
-        "err": bytes(kept[err_r]),
+        "out": bytes(out),
+        "err": bytes(err),
     }
 
 
 def kill_all():
-    """SIGKILL every process of this uid but this one (and pid 1), in one atomic sweep of the kernel."""
-    with contextlib.suppress(ProcessLookupError):
+    """SIGKILL every process of this uid but this one (and pid 1), in one atomic sweep of the kernel.
+
+    False when there was none to signal (a zombie counts as one).
+    """
+    try:
         os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def reap_all():
     """Kill and reap every remaining descendant (this process is their subreaper)."""
-    while True:
-        kill_all()
+    while kill_all():
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
@@ -388,28 +367,23 @@ def make_writable(function, path, _):
     function(path)
 
 
-def child(workdir, stdin, out_w, err_w, go_r, libc):
-    """In the forked child: take the test's stdio, wait for the go message (its rlimits are set meanwhile), then run
-    main.py as __main__: the marshalled code that came with the message, or the source compiled here. Never
-    returns."""
+def child(workdir, stdin, out_w, err_w, compiled, limits, libc):
+    """In the forked child: take the test's stdio and rlimits, then run `compiled` (None: compile main.py here) as
+    __main__. Never returns."""
     code = 1
     try:
         os.setsid()
         os.dup2(stdin, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.dup2(go_r, GO_FD)
-        os.closerange(GO_FD + 1, 1 << 16)
+        os.closerange(3, 1 << 16)  # the interpreter's request and reply pipes among them
         libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
         fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
         os.write(fd, b"1000")  # the OOM killer takes the test, never the warm interpreter
         os.close(fd)
         os.chdir(workdir)
-        message = read_to_end(GO_FD)
-        os.close(GO_FD)
-        if not message:
-            os._exit(0)  # the interpreter went away without a test for this child
-        compiled = message[1:] if message[:1] == COMPILED else b""
+        for which, soft, hard in limits:
+            resource.setrlimit(which, (soft, hard))
     except BaseException:
         traceback.print_exc()  # fd 2 is the test's stderr by now, or else the interpreter's log
         os._exit(1)
@@ -417,13 +391,6 @@ def child(workdir, stdin, out_w, err_w, go_r, libc):
         code = run_main(workdir, compiled)
     finally:
         os._exit(code)
-
-
-def read_to_end(fd):
-    parts = []
-    while chunk := os.read(fd, READ_CHUNK):
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def run_main(workdir, compiled):
@@ -441,9 +408,7 @@ def run_main(workdir, compiled):
     sys.modules["__main__"] = module
     code = 0
     try:
-        if compiled:
-            compiled = marshal.loads(compiled)
-        else:
+        if compiled is None:
             with open(module.__file__, "rb") as fh:
                 compiled = compile(fh.read(), module.__file__, "exec", dont_inherit=True)
         exec(compiled, module.__dict__)
@@ -458,9 +423,10 @@ def run_main(workdir, compiled):
         code = 1
     try:
         import atexit
-        import threading
 
-        threading._shutdown()
+        threading = sys.modules.get("threading")
+        if threading is not None:  # as the interpreter does at exit: wait for the test's non-daemon threads
+            threading._shutdown()
         atexit._run_exitfuncs()
     except SystemExit as exc:
         code = exit_status(exc)

@@ -2,11 +2,10 @@
 
 A `WarmPool` keeps `workers` warm interpreters, each a `python3` inside one bubblewrap sandbox built exactly like
 a `LocalSandbox` run (same namespaces, read-only host view, private tmpfs workdir, a host uid and a cgroup of its
-own). Before each test the interpreter has already forked the test's child, which set itself up (session, stdio,
-OOM score, workdir) and waits on a pipe; the test's files go into the emptied workdir, the interpreter compiles
-`main.py` and sends the child the test's rlimits and the marshalled code, and the child takes the limits and runs
-it as `__main__` under the test's timeout. The fork and the set-up happen while the previous reply travels, so a
-test costs about two milliseconds of sandbox CPU instead of the 20-30 ms of a fresh sandboxed process.
+own). The test's files go into the emptied workdir, the interpreter compiles `main.py` and forks a child, which
+takes its session, stdio, OOM score and the test's rlimits and runs the inherited code as `__main__` under the
+test's timeout: a HumanEval test costs about two milliseconds of sandbox CPU instead of the 20-30 ms of a fresh
+sandboxed process.
 
 One bad test never poisons the next: after every test the interpreter kills every other process of its sandbox
 and empties /work, /tmp and /dev/shm; after a timeout, a crash, a limit hit, truncated output or leftover IPC
@@ -213,7 +212,6 @@ class WarmWorker:
             fds.append(_memfd(SERVER_SOURCE.encode()))
             args += ["--perms", "0444", "--ro-bind-data", str(fds[-1]), SERVER_PATH]
             args += ["--remount-ro", "/", "--chdir", WORKDIR, "--", box._python, "-I", "-B", "-u", SERVER_PATH]
-            args.append("--prefork")  # each test's child is forked and set up while the previous reply travels
             # The interpreter runs with loose rlimits (its cgroup and tmpfs sizes bound it), under which each
             # child sets the test's own.
             unbounded = replace(
@@ -224,7 +222,7 @@ class WarmWorker:
                 max_open_files=1 << 16,
                 max_processes=1 << 15,
             )
-            rlimits = _rlimit_plan(unbounded, with_nproc=self._uid is not None, nproc_slack=_SERVER_PROCESSES + 1)
+            rlimits = _rlimit_plan(unbounded, with_nproc=self._uid is not None, nproc_slack=_SERVER_PROCESSES)
             self._proc = box._spawn(
                 args, fds, uid=self._uid, cgroup=self._cgroup, rlimits=rlimits, stdin=subprocess.PIPE
             )

@@ -36,10 +36,9 @@ class Backend:
     uids: tuple[int, int]
 
     def allowed(self) -> dict[int, int]:
-        """Host processes each uid of the range may have between runs: a warm worker's bwrap x2 + interpreter + the
-        child it forked ahead for the next test."""
+        """Host processes each uid of the range may have between runs: a warm worker's bwrap x2 + interpreter."""
         if isinstance(self.box, WarmPool):
-            return {w._uid: 4 for w in self.box._all if w._proc is not None and w._uid is not None}
+            return {w._uid: 3 for w in self.box._all if w._proc is not None and w._uid is not None}
         return {}
 
 
