@@ -49,6 +49,15 @@ class RunCgroup:
         self.directories = directories
         # Encoded once here: `join` runs between fork and exec, where allocating little is best.
         self._procs_files = [os.fsencode(d / "cgroup.procs") for d in directories]
+        # The counter files `usage` reads, with descriptors kept open: a warm worker reads them around every test,
+        # and pread on an open descriptor costs a fraction of opening the file.
+        if version == 1:
+            memory, pids = directories
+            names = (memory / "memory.oom_control", memory / "memory.failcnt", pids / "pids.events")
+        else:
+            names = (directories[0] / "memory.events", directories[0] / "pids.events")
+        self._counter_files = tuple(os.fsencode(name) for name in names)
+        self._counters: dict[bytes, int] = {}
 
     def join(self) -> None:
         """Move the calling process into the run's cgroups (call in the child, as root, before dropping uid)."""
@@ -65,7 +74,7 @@ class RunCgroup:
             memory, pids = self.directories
             limit, swap = memory / "memory.limit_in_bytes", memory / "memory.memsw.limit_in_bytes"
             # v1 keeps memory <= memory+swap at every step, so the order depends on the direction.
-            order = [limit, swap] if memory_bytes <= _number(limit) else [swap, limit]
+            order = [limit, swap] if memory_bytes <= _number(_text(limit)) else [swap, limit]
             for path in order:
                 if path.exists():
                     path.write_text(str(memory_bytes))
@@ -79,17 +88,25 @@ class RunCgroup:
 
     def usage(self) -> CgroupUsage:
         """OOM kills and limit hits so far."""
+        texts = [self._read(path) for path in self._counter_files]
         if self.version == 1:
-            memory, pids = self.directories
-            oom = _keyed(memory / "memory.oom_control").get("oom_kill", 0)
-            hits = _number(memory / "memory.failcnt")
-            forks = _keyed(pids / "pids.events").get("max", 0)
+            oom = _keyed(texts[0]).get("oom_kill", 0)
+            hits = _number(texts[1])
         else:
-            (unified,) = self.directories
-            events = _keyed(unified / "memory.events")
+            events = _keyed(texts[0])
             oom, hits = events.get("oom_kill", 0), events.get("max", 0)
-            forks = _keyed(unified / "pids.events").get("max", 0)
+        forks = _keyed(texts[-1]).get("max", 0)
         return CgroupUsage(oom_kills=oom, memory_limit_hits=hits, process_limit_hits=forks)
+
+    def _read(self, path: bytes) -> str:
+        """The counter file's text ("" when it cannot be read), through a descriptor kept open."""
+        try:
+            fd = self._counters.get(path)
+            if fd is None:
+                fd = self._counters[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(fd, 1 << 12, 0).decode()
+        except OSError:
+            return ""
 
     def kill(self) -> None:
         """SIGKILL every process still in the run's cgroups (and whatever they fork meanwhile)."""
@@ -111,6 +128,9 @@ class RunCgroup:
 
     def close(self) -> None:
         """Kill what is left and remove the directories."""
+        for fd in self._counters.values():
+            os.close(fd)
+        self._counters.clear()
         self.kill()
         for directory in self.directories:
             _remove(directory)
@@ -256,12 +276,16 @@ def _remove(directory: Path) -> None:
             time.sleep(0.005)
 
 
-def _keyed(path: Path) -> dict[str, int]:
-    """`key value` lines as a dict (missing file: empty)."""
+def _text(path: Path) -> str:
+    """The file's text ("" when it cannot be read)."""
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError:
-        return {}
+        return ""
+
+
+def _keyed(text: str) -> dict[str, int]:
+    """`key value` lines as a dict."""
     values = {}
     for line in text.splitlines():
         key, _, value = line.partition(" ")
@@ -270,10 +294,10 @@ def _keyed(path: Path) -> dict[str, int]:
     return values
 
 
-def _number(path: Path) -> int:
+def _number(text: str) -> int:
     try:
-        return int(path.read_text().strip() or 0)
-    except (OSError, ValueError):
+        return int(text.strip() or 0)
+    except ValueError:
         return 0
 
 

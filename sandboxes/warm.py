@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import queue
-import selectors
+import select
 import signal
 import struct
 import subprocess
@@ -332,34 +332,33 @@ class WarmWorker:
         assert self._proc is not None and self._proc.stdout is not None and self._proc.stderr is not None
         out_fd, err_fd = self._proc.stdout.fileno(), self._proc.stderr.fileno()
         buffer = bytearray()
-        with selectors.DefaultSelector() as selector:
-            selector.register(out_fd, selectors.EVENT_READ)
-            selector.register(err_fd, selectors.EVENT_READ)
-            selector.register(self._pidfd, selectors.EVENT_READ)
-            while True:
-                try:
-                    frame = parse_frame(buffer, max_blob)
-                except ProtocolError as exc:
-                    self._broken(f"bad frame from the warm interpreter during {what}: {exc}")
-                if frame is not None:
-                    header, blob, size = frame
-                    if size != len(buffer):
-                        self._broken(f"warm interpreter wrote past its frame during {what}")
-                    return header, blob
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    self._broken(f"warm interpreter gave no reply in time during {what}")
-                for key, _ in selector.select(timeout):
-                    if key.fd == self._pidfd:
-                        self._drain_log(err_fd)
-                        self._broken(f"warm interpreter died during {what}")
-                    chunk = os.read(key.fd, 1 << 20)
-                    if key.fd == err_fd:
-                        self._log = (self._log + chunk)[-_LOG_TAIL:]
-                    elif chunk:
-                        buffer += chunk
-                    else:
-                        self._broken(f"warm interpreter closed its reply pipe during {what}")
+        poller = select.poll()
+        for fd in (out_fd, err_fd, self._pidfd):
+            poller.register(fd, select.POLLIN)
+        while True:
+            try:
+                frame = parse_frame(buffer, max_blob)
+            except ProtocolError as exc:
+                self._broken(f"bad frame from the warm interpreter during {what}: {exc}")
+            if frame is not None:
+                header, blob, size = frame
+                if size != len(buffer):
+                    self._broken(f"warm interpreter wrote past its frame during {what}")
+                return header, blob
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                self._broken(f"warm interpreter gave no reply in time during {what}")
+            for fd, _ in poller.poll(int(timeout * 1000) + 1):
+                if fd == self._pidfd:
+                    self._drain_log(err_fd)
+                    self._broken(f"warm interpreter died during {what}")
+                chunk = os.read(fd, 1 << 20)
+                if fd == err_fd:
+                    self._log = (self._log + chunk)[-_LOG_TAIL:]
+                elif chunk:
+                    buffer += chunk
+                else:
+                    self._broken(f"warm interpreter closed its reply pipe during {what}")
 
     def _drain_log(self, fd: int) -> None:
         os.set_blocking(fd, False)
