@@ -387,8 +387,8 @@ class WarmPool:
         self.fresh = LocalSandbox(self.config)
         """The fresh-process sandbox: for `argv` runs and for re-running a test whose worker broke."""
         self._idle: queue.SimpleQueue[WarmWorker] = queue.SimpleQueue()
-        # One thread that outlives every caller's: the workers' sandboxes are started from it (see WarmWorker).
-        self._launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kintsugi-warm-launcher")
+        # Threads that outlive every caller's: the workers' sandboxes are started from them (see WarmWorker).
+        self._launcher = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kintsugi-warm-launcher")
         self._all = [WarmWorker(self.fresh, self._launcher) for _ in range(workers)]
         for worker in self._all:
             self._idle.put(worker)
