@@ -38,6 +38,8 @@ def test_results_match_a_fresh_process(pool: WarmPool) -> None:
         "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)",
         "import sys; sys.exit('message')",
         "x = (",
+        "def f(d):\n    return d['a'] + 1\nf({})",  # the traceback's carets, as the interpreter prints them
+        "try:\n    1 / 0\nexcept Exception as e:\n    raise KeyError('k') from e",
         "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
         "import os, sys; print(os.getcwd(), sys.argv, __name__, __file__, os.environ['HOME'])",
         "import atexit; atexit.register(lambda: print('bye'))",
