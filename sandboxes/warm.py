@@ -176,12 +176,12 @@ class WorkerBroken(RuntimeError):
 class WarmWorker:
     """One warm interpreter in one sandbox; not thread-safe (the pool hands each to one thread at a time).
 
-    `launcher`, when given, starts the sandbox from a thread that lives as long as the worker should: bubblewrap's
+    `launcher` starts the sandbox from a thread that lives as long as the worker should: bubblewrap's
     `--die-with-parent` is bound to the *thread* that forked it, so a sandbox started from a short-lived thread
     (a `ThreadPoolExecutor` of one `run_many`) would be killed when that thread ends.
     """
 
-    def __init__(self, box: LocalSandbox, launcher: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, box: LocalSandbox, launcher: ThreadPoolExecutor) -> None:
         self._box = box
         self._launcher = launcher
         self._proc: subprocess.Popen[bytes] | None = None
@@ -313,11 +313,8 @@ class WarmWorker:
         self._caps = caps
 
     def _launch(self, limits: Limits) -> None:
-        """`start`, on the launcher's thread when there is one."""
-        if self._launcher is None:
-            self.start(limits)
-        else:
-            self._launcher.submit(self.start, limits).result()
+        """`start`, on one of the launcher's threads."""
+        self._launcher.submit(self.start, limits).result()
 
     def _send(self, frame: bytes) -> None:
         assert self._proc is not None and self._proc.stdin is not None
