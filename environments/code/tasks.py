@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from environments.base import TaskSpec
+from environments.task_files import TaskFileError, read_jsonl
 
 DATA_DIR = Path(__file__).parent / "data"
 REQUIRED_KEYS = ("task_id", "prompt", "entry_point", "test")
-BUILTIN_SUITES = ("easy", "humaneval")
-
-
-class TaskFileError(ValueError):
-    """A task file is missing or malformed; the message names the file, line and fix."""
+BUILTIN_SUITES = ("easy", "graded", "humaneval")
 
 
 def humaneval_path() -> Path:
@@ -32,8 +26,8 @@ def humaneval_path() -> Path:
 
 def suite_path(suite: str) -> Path:
     """The jsonl file behind a built-in suite name, or `suite` itself when it is a path."""
-    if suite == "easy":
-        return DATA_DIR / "easy.jsonl"
+    if suite in ("easy", "graded"):
+        return DATA_DIR / f"{suite}.jsonl"
     if suite == "humaneval":
         return humaneval_path()
     path = Path(suite)
@@ -45,27 +39,6 @@ def suite_path(suite: str) -> Path:
         f"unknown suite {suite!r}; use one of {', '.join(BUILTIN_SUITES)} or the path of a HumanEval-format "
         ".jsonl[.gz] file"
     )
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; malformed lines raise TaskFileError naming the line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TaskFileError(
-                        f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line"
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise TaskFileError(f"{path}:{lineno}: expected a JSON object per line")
-                yield lineno, obj
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise TaskFileError(f"cannot read {path}: {exc}") from None
 
 
 def load_code_tasks(suite: str = "easy", split: str | None = None, limit: int | None = None) -> list[TaskSpec]:

@@ -1,0 +1,38 @@
+"""Task files: jsonl (optionally gzipped), one task per line, with errors that name the file and the line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class TaskFileError(ValueError):
+    """A task file is missing or malformed; the message names the file, line and fix."""
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; malformed lines raise TaskFileError naming the line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise TaskFileError(
+                        f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise TaskFileError(f"{path}:{lineno}: expected a JSON object per line")
+                yield lineno, obj
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"cannot read {path}: {exc}") from None
+
+
+def is_task_file(suite: str) -> bool:
+    """Whether a suite name is meant as a file path (a jsonl name, or a path that exists)."""
+    return suite.endswith((".jsonl", ".jsonl.gz", ".json")) or Path(suite).exists()
