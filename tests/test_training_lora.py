@@ -158,3 +158,62 @@ def test_bad_data_fails_before_the_model_loads(tmp_path, no_model_loading):
     with pytest.raises(DatasetError, match=r"longer than the model's context \(8192 tokens\)"):
         train("dpo", huge, cfg)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_head_on_labels_loss_equals_trls_own(tmp_path):
+    """Kintsugi's SFT trainer runs the output head only where a label is trained; the loss must not change."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from agents.llm.embedded import resolve_model
+    from training.data import training_chat_template
+    from training.lora import _sft_trainer_class
+
+    rows = [
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q},
+                      {"role": "assistant", "content": FACT}, {"role": "user", "content": "Sure?"},
+                      {"role": "assistant", "content": "Yes."}]}
+        for q in QUESTIONS[:3]
+    ]  # fmt: skip
+    base = resolve_model("smollm2")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.chat_template = training_chat_template(tokenizer, None)
+    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=3, report_to="none",
+                     use_cpu=True, assistant_only_loss=True, save_strategy="no")  # fmt: skip
+    losses = []
+    for trainer_class in (SFTTrainer, _sft_trainer_class()):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        lora = LoraConfig(r=8, task_type="CAUSAL_LM")
+        trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                processing_class=tokenizer, peft_config=lora)  # fmt: skip
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.eval()
+        with torch.no_grad():
+            losses.append(float(trainer.compute_loss(trainer.model, dict(batch))))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_a_full_fine_tune_saves_a_model_and_an_adapter_can_be_trained_further(tmp_path, sft_run):
+    from agents.llm import is_model_folder, make_llm
+
+    data = write_jsonl(
+        tmp_path / "fact.jsonl",
+        [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": FACT}]} for q in QUESTIONS],
+    )
+    full = train("sft", data, LoraTrainConfig(output_dir=str(tmp_path / "full"), use_peft=False, max_steps=6,
+                                              learning_rate=5e-5, per_device_train_batch_size=2, disable_tqdm=True,
+                                              prompt="compact"))  # fmt: skip
+    assert is_model_folder(full.adapter_dir) and (Path(full.adapter_dir) / "model.safetensors").is_file()
+    tuned = make_llm("transformers", full.adapter_dir)
+    base_nll = make_llm("transformers", "smollm2").score(HELD_OUT, [FACT])[0].nll
+    assert tuned.score(HELD_OUT, [FACT])[0].nll < base_nll - 1.0
+    first, _ = sft_run
+    more = train("sft", data, LoraTrainConfig(output_dir=str(tmp_path / "more"), init_adapter=first.adapter_dir,
+                                              max_steps=2, learning_rate=1e-3, disable_tqdm=True))  # fmt: skip
+    config = json.loads((Path(more.adapter_dir) / "adapter_config.json").read_text())
+    assert config["r"] == 8 and set(config["target_modules"]) == {"q_proj", "v_proj"}  # the first adapter's shape
+    assert more.metrics["train_loss_first"] < first.metrics["train_loss_first"]  # it starts where the first ended
