@@ -113,6 +113,7 @@ class Source(StrEnum):
     """How a trajectory came to be."""
 
     SAMPLED = "sampled"
+    EXPERT = "expert"
     REFLECTED = "reflected"
     REVISED = "revised"
     SYNTHETIC = "synthetic"

@@ -53,6 +53,23 @@ class EnvFactory(Protocol):
 
 
 @dataclass(frozen=True)
+class PromptProfile:
+    """What the agent reads before a task: the system prompt and example turns."""
+
+    system: str
+    """The system prompt."""
+    few_shot: tuple[dict[str, str], ...] = ()
+    """Example turns (user/assistant messages) between the system prompt and the task."""
+
+
+DEFAULT_PROMPT = "default"
+"""The name of an environment's own prompt (`EnvEntry.system_prompt` and `few_shot`)."""
+
+Expert = Callable[[Any], list[str]]
+"""A demonstrator: from an environment just reset, the replies it sends, in the agent's reply format."""
+
+
+@dataclass(frozen=True)
 class EnvEntry:
     """A registered environment kind: how to list its tasks and how to build an env for one."""
 
@@ -78,6 +95,27 @@ class EnvEntry:
     """Built-in suite names (for help and error messages)."""
     splits: tuple[str, ...] = ()
     """Split names the tasks come in."""
+    eval_split: str | None = None
+    """The held-out split methods evaluate on by default."""
+    prompts: dict[str, PromptProfile] = field(default_factory=dict)
+    """Prompt profiles besides `default` (e.g. `compact`: a few lines of rules, no demonstrations)."""
+    expert: Expert | None = None
+    """The environment's demonstrator (behaviour cloning, warm start), when it has one."""
+    resources: Callable[[], dict[str, Any]] = dict
+    """Shared resources its episodes use (e.g. `{"sandbox": ...}`), made once per job; each has `close()`."""
+
+    def prompt(self, name: str | None = None) -> PromptProfile:
+        """The prompt profile `name` (None or `default`: the environment's own); ValueError naming the known ones."""
+        if name in (None, DEFAULT_PROMPT):
+            return PromptProfile(self.system_prompt, tuple(self.few_shot))
+        try:
+            return self.prompts[name]
+        except KeyError:
+            known = ", ".join([DEFAULT_PROMPT, *self.prompts])
+            raise ValueError(f"the {self.name} environment has no prompt {name!r}; its prompts: {known}") from None
+
+    def prompt_names(self) -> tuple[str, ...]:
+        return (DEFAULT_PROMPT, *self.prompts)
 
 
 _REGISTRY: dict[str, EnvEntry] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_load_tasks_gives_fixed_split_sizes_and_rejects_unknown_names() -> None:
 
 def test_registry_entry_describes_the_household() -> None:
     entry = get_entry("household")
-    assert entry.stop == ("\n",) and entry.max_tokens == 48
+    assert entry.stop == ("\n",) and entry.max_tokens == 96
     assert entry.splits == ("train", "valid_seen", "valid_unseen") and entry.suites == ("alfworld-like",)
     assert entry.parse_action("> Go to  Cabinet 1\n> open cabinet 1") == "go to cabinet 1"
     task = entry.load_tasks(split="valid_unseen", limit=1)[0]
@@ -393,3 +394,60 @@ def test_put_in_is_accepted_as_alfworld_move() -> None:
     obj, recep = plan[-1].removeprefix("move ").split(" to ")
     obs, reward, terminated, *_ = env.step(f"put {obj} in/on {recep}")
     assert obs == f"You move the {obj} to the {recep}." and reward == 1.0 and terminated
+
+
+def test_tasks_load_from_a_file_of_headers(tmp_path):
+    from environments.household import HouseholdEnv, expert_plan, load_tasks, make_task
+
+    built_in = make_task("valid_unseen", 3)
+    header = {k: built_in.data[k] for k in ("task_type", "object", "target", "room", "seed", "task_text")}
+    lines = [
+        {"split": "valid_unseen", "index": 3},
+        {**header, "task_id": "mine/heat", "split": "mine"},
+        {"task_type": "pick_and_place", "object": built_in.data["object"], "target": built_in.data["target"],
+         "room": built_in.data["room"], "seed": 7},
+    ]  # fmt: skip
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    tasks = load_tasks(str(path))
+    assert [t.task_id for t in tasks] == ["valid_unseen/0003", "mine/heat", "tasks/0003"]
+    assert tasks[0] == built_in
+    assert tasks[1].instruction == built_in.instruction
+    assert HouseholdEnv(tasks[1]).reset()[0] == HouseholdEnv(built_in).reset()[0]  # same header, same game
+    assert [t.task_id for t in load_tasks(str(path), "mine")] == ["mine/heat"]
+    for task in tasks:
+        assert expert_plan(HouseholdEnv(task))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", r"tasks.jsonl:1: not valid JSON"),
+        ('{"task_type": "pick_and_place"}', r"tasks.jsonl:1: missing object, target, room, seed"),
+        (
+            '{"task_type": "juggle", "object": "apple", "target": "fridge", "room": "kitchen", "seed": 1}',
+            r"unknown task_type 'juggle'",
+        ),
+        (
+            '{"task_type": "pick_and_place", "object": "apple", "target": "fridge", "room": "attic", "seed": 1}',
+            r"unknown room 'attic'",
+        ),
+        (
+            '{"task_type": "pick_and_place", "object": "laptop", "target": "fridge", "room": "kitchen", "seed": 1}',
+            r"cannot happen in a kitchen",
+        ),
+        (
+            '{"task_type": "pick_and_place", "object": "apple", "target": "fridge", "room": "kitchen", "seed": "x"}',
+            r"seed must be an integer",
+        ),
+        ('{"split": "valid_unseen", "index": 999}', r"has tasks 0..133"),
+    ],
+)
+def test_a_malformed_task_line_is_a_clean_error(tmp_path, line, message):
+    from environments.household import load_tasks
+    from environments.task_files import TaskFileError
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(TaskFileError, match=message):
+        load_tasks(str(path))

@@ -6,6 +6,7 @@ from typing import Any
 
 from environments.base import EnvEntry, TaskSpec, register
 from environments.code.env import SYSTEM_PROMPT, CodeEnv, CodeEnvConfig
+from environments.code.expert import expert_replies, reference_reply
 from environments.code.extract import CODE_BLOCK_END, close_code_block
 from environments.code.tasks import BUILTIN_SUITES, TaskFileError, load_code_tasks
 
@@ -27,6 +28,13 @@ def make_code_env(
     return CodeEnv(task, sandbox, cfg)
 
 
+def code_resources() -> dict[str, Any]:
+    """One local sandbox shared by a job's code episodes."""
+    from sandboxes import make_sandbox
+
+    return {"sandbox": make_sandbox("local")}
+
+
 register(
     EnvEntry(
         name="code",
@@ -39,7 +47,10 @@ register(
         max_tokens=384,
         suites=BUILTIN_SUITES,
         splits=("train", "test"),
+        eval_split="test",
+        expert=expert_replies,
+        resources=code_resources,
     )
 )
 
-__all__ = ["CodeEnv", "CodeEnvConfig", "TaskFileError", "load_code_tasks", "make_code_env"]
+__all__ = ["CodeEnv", "CodeEnvConfig", "TaskFileError", "load_code_tasks", "make_code_env", "reference_reply"]

@@ -4,11 +4,18 @@ Six ALFWorld task types in procedurally generated kitchens, bedrooms, bathrooms 
 rooms; `train` / `valid_seen` / `valid_unseen` splits; an oracle expert; ReAct prompting.
 """
 
-from environments.base import EnvEntry, register
+from environments.base import EnvEntry, PromptProfile, register
 from environments.household.env import HouseholdConfig, HouseholdEnv, HouseholdSnapshot, make_env
 from environments.household.expert import demo_plan, expert_action, expert_plan
 from environments.household.generate import SPLIT_SIZES, SUITE, load_tasks, make_task
-from environments.household.prompts import INSTRUCTIONS, build_few_shot, build_system_prompt, parse_action
+from environments.household.prompts import (
+    COMPACT_INSTRUCTIONS,
+    INSTRUCTIONS,
+    build_few_shot,
+    build_system_prompt,
+    expert_replies,
+    parse_action,
+)
 from environments.household.vocab import TASK_TYPES
 
 SYSTEM_PROMPT = INSTRUCTIONS
@@ -25,13 +32,17 @@ register(
         few_shot=FEW_SHOT,
         parse_action=parse_action,
         stop=("\n",),
-        max_tokens=48,
+        max_tokens=96,
         suites=(SUITE,),
         splits=tuple(SPLIT_SIZES),
+        eval_split="valid_unseen",
+        prompts={"compact": PromptProfile(COMPACT_INSTRUCTIONS)},
+        expert=expert_replies,
     )
 )
 
 __all__ = [
+    "COMPACT_INSTRUCTIONS",
     "FEW_SHOT",
     "SPLIT_SIZES",
     "SYSTEM_PROMPT",
@@ -44,6 +55,7 @@ __all__ = [
     "demo_plan",
     "expert_action",
     "expert_plan",
+    "expert_replies",
     "load_tasks",
     "make_env",
     "make_task",

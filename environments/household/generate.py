@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 from environments.base import TaskSpec
@@ -157,11 +158,90 @@ def make_task(split: str, index: int) -> TaskSpec:
     return TaskSpec(task_id=f"{split}/{index:04d}", instruction=f"Your task is to: {text}", data=data)
 
 
+HEADER_FIELDS = ("task_type", "object", "target", "room", "seed")
+"""What a task line of a household task file must give (or `split` and `index` of a built-in task)."""
+
+
+def task_from_header(header: dict[str, Any], task_id: str) -> TaskSpec:
+    """A task from its header (`task_type`, `object`, `target`, `room`, `seed`; optional `task_text` or `variant`).
+
+    ValueError says what is wrong: an unknown task type or room, or a combination no room of that kind can hold.
+    """
+    if "split" in header and "index" in header and not any(k in header for k in HEADER_FIELDS):
+        split, index = header["split"], header["index"]
+        if not isinstance(index, int):
+            raise ValueError(f"index must be an integer, got {index!r}")
+        return make_task(split, index)
+    missing = [k for k in HEADER_FIELDS if k not in header]
+    if missing:
+        raise ValueError(
+            f"missing {', '.join(missing)}; give {', '.join(HEADER_FIELDS)} (or split and index of a built-in task)"
+        )
+    task_type, obj, target, room, seed = (header[k] for k in HEADER_FIELDS)
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task_type {task_type!r}; known: {', '.join(TASK_TYPES)}")
+    if room not in ROOMS:
+        raise ValueError(f"unknown room {room!r}; known: {', '.join(ROOMS)}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    rooms = combinations().get((task_type, obj, target))
+    if rooms is None or room not in rooms:
+        where = f"only in: {', '.join(rooms)}" if rooms else "in no room"
+        raise ValueError(f"{task_type} with object {obj!r} and target {target!r} cannot happen in a {room} ({where})")
+    variant = header.get("variant", 0)
+    text = header.get("task_text") or task_text(task_type, obj, target, variant if isinstance(variant, int) else 0)
+    data: dict[str, Any] = {"split": header.get("split", "file"), "seed": seed, "task_type": task_type,
+                            "object": obj, "target": target, "room": room, "task_text": text}  # fmt: skip
+    task = TaskSpec(task_id=task_id, instruction=f"Your task is to: {text}", data=data)
+    try:
+        build_world(task)
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
+    return task
+
+
+def load_task_file(path: str | Path, split: str | None = None, limit: int | None = None) -> list[TaskSpec]:
+    """Household tasks from a jsonl file of task headers (see `task_from_header`); TaskFileError names a bad line.
+
+    Each task's id is its `task_id` when given, else `<file name>/<line number>`; with `split`, only lines whose
+    `split` matches.
+    """
+    from environments.task_files import TaskFileError, read_jsonl
+
+    file = Path(path)
+    if not file.is_file():
+        raise TaskFileError(f"task file {file} does not exist; pass a .jsonl file of household task headers")
+    tasks: list[TaskSpec] = []
+    seen: set[str] = set()
+    stem = file.name.split(".")[0]
+    for lineno, header in read_jsonl(file):
+        task_id = str(header.get("task_id") or f"{stem}/{lineno:04d}")
+        if task_id in seen:
+            raise TaskFileError(f"{file}:{lineno}: duplicate task_id {task_id!r}")
+        seen.add(task_id)
+        try:
+            task = task_from_header(header, task_id)
+        except ValueError as exc:
+            raise TaskFileError(f"{file}:{lineno}: {exc}") from None
+        if split is None or task.data.get("split") == split:
+            tasks.append(task)
+    if not tasks:
+        raise TaskFileError(f"{file} holds no tasks" + (f" of split {split!r}" if split else ""))
+    return tasks[:limit] if limit else tasks
+
+
 def load_tasks(suite: str | None = None, split: str | None = None, limit: int | None = None) -> list[TaskSpec]:
-    """Tasks of a suite and split (defaults: `alfworld-like`, `train`), the first `limit` of them."""
+    """Tasks of a suite and split (defaults: `alfworld-like`, `train`), the first `limit` of them.
+
+    `suite` may also be the path of a jsonl file of task headers (`load_task_file`).
+    """
+    from environments.task_files import is_task_file
+
     suite = SUITE if suite is None else suite
     if suite != SUITE:
-        raise ValueError(f"unknown household suite {suite!r}; known suites: {SUITE}")
+        if is_task_file(suite):
+            return load_task_file(suite, split, limit)
+        raise ValueError(f"unknown household suite {suite!r}; known suites: {SUITE}, or a .jsonl file of task headers")
     split = "train" if split is None else split
     _check_split(split)
     n = SPLIT_SIZES[split]

@@ -20,10 +20,22 @@ with a sinkbasin. To look at something under a lamp, hold it and use the lamp.
 A thought changes nothing and is answered "OK.". A command that is not valid is answered \
 "Nothing happens.\""""
 
+COMPACT_INSTRUCTIONS = """You are an agent in a household. Reply with one line: a command or a thought starting with \
+"think:".
+Commands: go to X, open X, close X, take X from Y, move X to Y, use X, heat X with Y, cool X with Y, clean X with Y, \
+examine X, inventory, look."""
+"""The `compact` prompt: the grammar in two lines and no demonstrations (~60 tokens instead of ~1,400), for agents
+that learned the game from demonstrations (a warm start)."""
+
 DEMO_TYPES: tuple[str, ...] = ("pick_clean_then_place", "look_at_obj_in_light")
 """Task types of the default few-shot examples."""
 _DEMO_SCAN = 120
 _DEMO_MIN_ACTIONS = 5
+
+
+def expert_replies(env: HouseholdEnv) -> list[str]:
+    """The searching demonstrator's replies (thoughts and commands) from a freshly reset episode."""
+    return demo_plan(env, think=True)
 
 
 def parse_action(reply: str) -> str:
