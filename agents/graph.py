@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from agents.llm.base import ContextLengthExceeded
 from agents.types import LLM, Completion, Messages, Step
 from environments.base import Environment
 
@@ -63,26 +64,44 @@ def build_graph(
     config: PolicyConfig,
     on_step: StepSink,
     complete_reply: Callable[[str], str] = str,
+    on_context_full: Callable[[Episode], None] = lambda _: None,
 ) -> Any:
     """Compile the agent graph for `envs` (keyed by trajectory id); `on_step` persists each step.
 
     `complete_reply` restores what a stop sequence cut off the model's reply before it is acted on and stored.
+    An episode whose conversation outgrows the model's context ends there (`on_context_full`), the others go on.
     """
+
+    def generate(episodes: list[Episode], seed: int | None) -> list[Completion | None]:
+        """One reply per episode; None for an episode whose conversation no longer fits the model's context."""
+        try:
+            outs = llm.generate_batch(
+                [e.messages for e in episodes],
+                n=1,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                stop=list(config.stop),
+                seed=seed,
+            )
+            return [o[0] for o in outs]
+        except ContextLengthExceeded:
+            if len(episodes) == 1:
+                return [None]
+            return [generate([e], seed)[0] for e in episodes]  # find the ones that overflow; the rest go on
 
     def policy(state: AgentState) -> dict[str, Any]:
         live = [e for e in state["episodes"] if not e.done]
         seed = None if config.seed is None else config.seed + state["turn"]
         start = time.perf_counter()
-        outs = llm.generate_batch(
-            [e.messages for e in live],
-            n=1,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            stop=list(config.stop),
-            seed=seed,
-        )
+        outs = generate(live, seed)
         share = (time.perf_counter() - start) / max(1, len(live))
-        by_id = {e.trajectory_id: replace(e, pending=o[0], gen_seconds=share) for e, o in zip(live, outs, strict=True)}
+        by_id = {}
+        for e, out in zip(live, outs, strict=True):
+            if out is None:
+                on_context_full(e)
+                by_id[e.trajectory_id] = replace(e, done=True)
+            else:
+                by_id[e.trajectory_id] = replace(e, pending=out, gen_seconds=share)
         return {
             "episodes": [by_id.get(e.trajectory_id, e) for e in state["episodes"]],
             "turn": state["turn"] + 1,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -45,13 +48,15 @@ class RunConfig:
     seed: int = 0
     """Seed for environments and sampling."""
     batch_size: int = 8
-    """Episodes advanced together (one batched LLM call per turn)."""
+    """Episodes advanced together: one batched call per turn in process, or episodes in flight on a server."""
     backend: str = "transformers"
     """LLM backend."""
     model: str = "smollm2"
     """Model name for the backend."""
     adapter: str | None = None
     """LoRA adapter for the model."""
+    prompt: str | None = None
+    """The environment's prompt profile (None: its default; `compact` after a warm start)."""
 
     def resolved_max_steps(self) -> int:
         if self.max_steps is not None:
@@ -121,20 +126,35 @@ def play(
     policy: PolicyConfig,
     *,
     on_done: Callable[[str], None] | None = None,
+    lock: threading.Lock | None = None,
 ) -> None:
-    """Play `games` together through the agent graph; every step is stored as it happens, then envs close."""
+    """Play `games` together through the agent graph; every step is stored as it happens, then envs close.
+
+    `lock` serialises the store writes (and `on_done`) when several threads play at once.
+    """
 
     def on_step(ep: Episode, step: Step) -> None:
-        store.add_step(ep.trajectory_id, step)
-        if step.terminated or step.truncated or step.index + 1 >= policy.max_steps:
-            store.finish_trajectory(ep.trajectory_id)
+        with lock or nullcontext():
+            store.add_step(ep.trajectory_id, step)
+            if step.terminated or step.truncated or step.index + 1 >= policy.max_steps:
+                store.finish_trajectory(ep.trajectory_id)
+                if on_done:
+                    on_done(ep.trajectory_id)
+
+    def on_context_full(ep: Episode) -> None:
+        log.info("%s: the conversation no longer fits the model's context after %d steps", ep.trajectory_id, ep.steps)
+        with lock or nullcontext():
+            store.finish_trajectory(ep.trajectory_id, meta={"ended": "context_full", "steps": ep.steps})
             if on_done:
                 on_done(ep.trajectory_id)
 
     envs = {g.trajectory_id: g.env for g in games}
     episodes = [Episode(trajectory_id=g.trajectory_id, messages=list(g.messages), steps=g.steps) for g in games]
     try:
-        graph = build_graph(llm, envs, entry.parse_action, policy, on_step, complete_reply=entry.complete_reply)
+        graph = build_graph(
+            llm, envs, entry.parse_action, policy, on_step, complete_reply=entry.complete_reply,
+            on_context_full=on_context_full,
+        )  # fmt: skip
         run_graph(graph, episodes, policy.max_steps)
     finally:
         for env in envs.values():
@@ -168,11 +188,24 @@ def run_agent(
     """
     entry = get_entry(config.env)
     tasks = entry.load_tasks(config.suite, config.split, config.limit)
-    resources = dict(resources or {})
-    if config.env == "code" and "sandbox" not in resources:
-        from sandboxes import make_sandbox
+    owned = {} if resources else entry.resources()
+    try:
+        return _run_agent(llm, store, config, entry, tasks, run_id, on_progress, {**owned, **(resources or {})})
+    finally:
+        for resource in owned.values():
+            resource.close()
 
-        resources["sandbox"] = make_sandbox("local")
+
+def _run_agent(
+    llm: LLM,
+    store: Store,
+    config: RunConfig,
+    entry: EnvEntry,
+    tasks: list[TaskSpec],
+    run_id: str | None,
+    on_progress: Callable[[int, int], None] | None,
+    resources: dict[str, Any],
+) -> RunResult:
     identity = getattr(llm, "identity", llm.model_id)
     if run_id is None:
         run_id = store.create_run(asdict(config), model=llm.model_id, adapter=llm.adapter)
@@ -196,14 +229,28 @@ def run_agent(
         if on_progress:
             on_progress(done_count, total)
 
-    for start in range(0, len(pending), config.batch_size):
-        games: list[Game] = []
-        for task, k in pending[start : start + config.batch_size]:
-            env = make_env(entry, task, config, resources)
-            prior = existing.get((task.task_id, k))
-            traj = _resume_or_start(store, env, entry, task, k, prior, run_id, config, llm)
-            games.append(Game(env, traj.id, traj.to_messages(open_ended=True), len(traj.steps)))
-        play(llm, store, entry, games, replace(policy, seed=config.seed + 7919 * start), on_done=on_done)
+    def game(task: TaskSpec, k: int) -> Game:
+        env = make_env(entry, task, config, resources)
+        traj = _resume_or_start(store, env, entry, task, k, existing.get((task.task_id, k)), run_id, config, llm)
+        return Game(env, traj.id, traj.to_messages(open_ended=True), len(traj.steps))
+
+    if getattr(llm, "concurrent", False) and len(pending) > 1:
+        # A server batches requests as they come: every episode advances on its own, `batch_size` in flight, and a
+        # finished one is replaced at once (no lock-step turns waiting for the slowest reply).
+        lock = threading.Lock()
+
+        def one(index: int, task: TaskSpec, k: int) -> None:
+            with lock:
+                g = game(task, k)
+            play(llm, store, entry, [g], replace(policy, seed=config.seed + 7919 * index), on_done=on_done, lock=lock)
+
+        with ThreadPoolExecutor(max_workers=config.batch_size) as pool:
+            for future in [pool.submit(one, i, task, k) for i, (task, k) in enumerate(pending)]:
+                future.result()
+    else:
+        for start in range(0, len(pending), config.batch_size):
+            games = [game(task, k) for task, k in pending[start : start + config.batch_size]]
+            play(llm, store, entry, games, replace(policy, seed=config.seed + 7919 * start), on_done=on_done)
     finals = store.trajectories(run_id, status="done")
     metrics = summarize(finals)
     metrics["model"] = identity
@@ -232,7 +279,9 @@ def _resume_or_start(
             log.warning("%s; keeping it as abandoned and starting the sample again", exc)
             store.finish_trajectory(prior.id, status="abandoned", meta={"abandoned": str(exc)})
     seed = trajectory_seed(config.seed, task.task_id, sample_index)
-    return start_trajectory(store, env, entry, task, run_id, llm, seed=seed, sample_index=sample_index)
+    return start_trajectory(
+        store, env, entry, task, run_id, llm, seed=seed, sample_index=sample_index, prompt=config.prompt
+    )
 
 
 def start_trajectory(
@@ -241,31 +290,37 @@ def start_trajectory(
     entry: EnvEntry,
     task: TaskSpec,
     run_id: str,
-    llm: LLM,
+    llm: LLM | None,
     *,
     seed: int | None,
     sample_index: int = 0,
     source: Source = Source.SAMPLED,
     parent_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    prompt: str | None = None,
 ) -> Trajectory:
-    """Reset `env` with `seed` and record a new trajectory for it (no steps yet)."""
+    """Reset `env` with `seed` and record a new trajectory for it (no steps yet).
+
+    `llm` is the agent that will play it (None: the environment's expert); `prompt` names the prompt profile.
+    """
     obs, _ = env.reset(seed=seed)
-    identity = getattr(llm, "identity", llm.model_id)
+    profile = entry.prompt(prompt)
+    model, adapter = (llm.model_id, llm.adapter) if llm is not None else (f"expert:{entry.name}", None)
+    identity = getattr(llm, "identity", model)
     traj = Trajectory(
         id=new_id("traj"),
         run_id=run_id,
         task_id=task.task_id,
         env=entry.name,
-        system_prompt=entry.system_prompt,
-        context=tuple(entry.few_shot),
+        system_prompt=profile.system,
+        context=tuple(profile.few_shot),
         initial_observation=obs,
         sample_index=sample_index,
         seed=seed,
         source=source,
         parent_id=parent_id,
-        model=llm.model_id,
-        adapter=llm.adapter,
-        meta={"identity": identity, **(meta or {})},
+        model=model,
+        adapter=adapter,
+        meta={"identity": identity, **({"prompt": prompt} if prompt else {}), **(meta or {})},
     )
     return store.start_trajectory(traj)

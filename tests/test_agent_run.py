@@ -132,3 +132,35 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
             (t, k): 1 for t in {x.task_id for x in finished} for k in range(2)
         }
         assert len(store.runs()) == 1
+
+
+def test_an_episode_that_outgrows_the_context_ends_and_the_others_go_on(llm, tmp_path):
+    """The model's context is 8192 tokens: a conversation that no longer fits ends its own episode only."""
+    import dataclasses
+
+    from environments.base import get_entry, register
+
+    entry = get_entry("household")
+    tasks = entry.load_tasks(None, "valid_unseen", 12)
+    budget = llm._engine.context_length - entry.max_tokens  # what a prompt may take before a reply
+
+    def prompt_tokens(system: str, task) -> int:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": entry.make(task).reset()[0]}]
+        return llm.count_tokens(llm.render(messages))
+
+    lengths = {t.task_id: prompt_tokens("", t) for t in tasks}
+    longer = max(tasks, key=lambda t: lengths[t.task_id])
+    shorter = min(tasks, key=lambda t: lengths[t.task_id])
+    filler = "You are careful. " * ((budget - lengths[longer.task_id]) // 4 + 2)
+    assert prompt_tokens(filler, longer) > budget >= prompt_tokens(filler, shorter), "pick other tasks"
+    register(dataclasses.replace(entry, name="household-long-prompt", system_prompt=filler, few_shot=()))
+    suite = tmp_path / "two.jsonl"
+    suite.write_text("".join(json.dumps({"split": "valid_unseen", "index": t.data["index"]}) + "\n"
+                             for t in (longer, shorter)))  # fmt: skip
+    with Store(tmp_path / "k.db") as store:
+        config = RunConfig(env="household-long-prompt", suite=str(suite), max_steps=1, batch_size=2)
+        result = run_agent(llm, store, config)
+        trajs = {t.task_id: t for t in store.trajectories(result.run_id)}
+    assert trajs[longer.task_id].meta.get("ended") == "context_full" and not trajs[longer.task_id].steps
+    assert len(trajs[shorter.task_id].steps) == 1 and "ended" not in trajs[shorter.task_id].meta
+    assert all(t.status == "done" for t in trajs.values()) and result.metrics["trajectories"] == 2

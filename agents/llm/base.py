@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from agents.types import CandidateScore, Completion, Messages
 
 
+class ContextLengthExceeded(ValueError):
+    """A conversation no longer fits the model's context: the episode must end (it is not a bug of the caller)."""
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str | None:
     """`text` cut before the earliest stop sequence, or None when none occurs."""
     hits = [i for s in stop if s and (i := text.find(s)) >= 0]
@@ -18,6 +22,8 @@ class BaseLLM:
 
     model_id: str
     adapter: str | None = None
+    concurrent: bool = False
+    """Requests may be sent from many threads at once (a server batches them as they arrive)."""
 
     def generate(
         self,

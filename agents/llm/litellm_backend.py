@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from agents.llm.base import BaseLLM
+from agents.llm.base import BaseLLM, ContextLengthExceeded
 from agents.types import CandidateScore, Completion, Messages
 
 
@@ -32,6 +32,8 @@ class LiteLLMConfig:
 
 class LiteLLM(BaseLLM):
     """The LLM interface over `litellm.completion`; `score` uses vLLM's `prompt_logprobs` extension."""
+
+    concurrent = True
 
     def __init__(self, config: LiteLLMConfig) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -81,7 +83,17 @@ class LiteLLM(BaseLLM):
             extra: dict[str, Any] = {} if seed is None else {"seed": seed + i}  # equal prompts still differ
             if messages and messages[-1]["role"] == "assistant":  # a reply already begun: continue it
                 extra["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
-            response = self._call(messages, **params, **extra)
+            try:
+                response = self._call(messages, **params, **extra)
+            except self._litellm.BadRequestError as exc:
+                text = str(exc).lower()
+                if (
+                    isinstance(exc, self._litellm.ContextWindowExceededError)
+                    or "context length" in text
+                    or ("input_tokens" in text and "reduce the length" in text)
+                ):
+                    raise ContextLengthExceeded(f"{self.config.model}: the conversation exceeds the context") from exc
+                raise
             prompt_tokens = getattr(response.usage, "prompt_tokens", 0) if response.usage else 0
             return [_completion(choice, prompt_tokens) for choice in response.choices]
 

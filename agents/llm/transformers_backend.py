@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.llm.base import BaseLLM, cut_at_stop
+from agents.llm.base import BaseLLM, ContextLengthExceeded, cut_at_stop
 from agents.llm.embedded import CONVERTED_NAME, EMBEDDED_ALIASES, resolve_model
 from agents.types import CandidateScore, Completion, Messages
 
@@ -194,7 +194,7 @@ class TransformersLLM(BaseLLM):
         rows = [x for x in ids for _ in range(n)]  # each prompt n times, in order
         longest = max(len(r) for r in rows)
         if longest + max_tokens > eng.context_length:
-            raise ValueError(
+            raise ContextLengthExceeded(
                 f"prompt of {longest} tokens plus max_tokens={max_tokens} exceeds the model's "
                 f"context of {eng.context_length} tokens; shorten the conversation or max_tokens"
             )

@@ -1,4 +1,11 @@
-"""LoRA adapters on vLLM: in process (`LoRARequest`, hot-swapped per request) and on a `vllm serve` server.
+"""vLLM behind the `LLM` protocol: a supervised server (CPU or GPU, `ServedVLLM`) and an in-process engine (GPU).
+
+`ServedVLLM` (`make_llm("vllm")`) starts `vllm serve` on demand (`agents.llm.vllm_server`), sends each request over
+HTTP (many in flight, so the engine batches them continuously and reuses cached prefixes) and serves an adapter
+either merged into the weights (`adapters="merge"`: one server per adapted model, base-model speed) or as a LoRA
+loaded at run time (`adapters="lora"`: any number of adapters on one server, slower to prefill on CPU).
+
+In process (GPU, `pip install -e '.[vllm]'`): `VLLMLLM` serves adapters with a `LoRARequest` each.
 
 In process (GPU, `pip install -e '.[vllm]'`): `VLLMLLM` implements the `LLM` protocol; `with_adapter(path)` returns a
 view whose requests carry a `LoRARequest(name, int_id, path)`, so one engine serves the base model and any number of
@@ -32,12 +39,125 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.llm.base import BaseLLM
+from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, adapter_name, merged_model
 from agents.types import CandidateScore, Completion, Messages
+
+ADAPTER_MODES = ("merge", "lora")
+
+
+@dataclass(frozen=True)
+class ServedVLLMConfig:
+    """How `ServedVLLM` reaches (or starts) its vLLM server."""
+
+    model: str = "smollm2"
+    """`smollm2` (the embedded model) or a local model folder."""
+    adapters: str = "merge"
+    """How an adapter is served: `merge` (merged into the weights, its own server) or `lora` (loaded at run time)."""
+    api_base: str | None = None
+    """An already running vLLM server (e.g. http://127.0.0.1:8000/v1) to use instead of starting one (lora mode)."""
+    max_concurrency: int = 64
+    """Requests in flight at once."""
+    max_servers: int = 2
+    """Servers kept running at once (merge mode starts one per adapted model; the least recently used stops)."""
+    server: VLLMServerConfig = field(default_factory=VLLMServerConfig)
+    """How servers are started (the model and served name are set per server)."""
+
+    def __post_init__(self) -> None:
+        if self.adapters not in ADAPTER_MODES:
+            raise ValueError(f"unknown adapter mode {self.adapters!r}; use one of {', '.join(ADAPTER_MODES)}")
+
+
+class _ServerPool:
+    """Running servers by model folder; the least recently used one stops when a new one would exceed the cap."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, VLLMServer] = {}
+        self.lock = threading.Lock()
+
+    def get(self, model: str, config: ServedVLLMConfig) -> VLLMServer:
+        from dataclasses import replace
+
+        with self.lock:
+            server = self.servers.pop(model, None)
+            if server is None or not server.alive():
+                while len(self.servers) >= max(1, config.max_servers):
+                    oldest = next(iter(self.servers))
+                    self.servers.pop(oldest).stop()
+                server = VLLMServer(replace(config.server, model=model, served_name="model")).start()
+            self.servers[model] = server  # most recently used last
+            return server
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for server in self.servers.values():
+                server.stop()
+            self.servers.clear()
+
+
+SERVERS = _ServerPool()
+"""The servers this process started (stopped at exit, or with `SERVERS.stop_all()`)."""
+
+
+class ServedVLLM(BaseLLM):
+    """The `LLM` protocol over a vLLM server that Kintsugi starts (or one given by `api_base`)."""
+
+    concurrent = True
+
+    def __init__(self, config: ServedVLLMConfig | None = None, *, adapter: str | None = None) -> None:
+        self.config = config or ServedVLLMConfig()
+        self.model_id = self.config.model
+        self.adapter = adapter
+        self._client: Any = None
+        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+
+    def with_adapter(self, path: str | None) -> ServedVLLM:
+        return ServedVLLM(self.config, adapter=path)
+
+    def client(self) -> Any:
+        """The litellm client for this view's model on its server (the server starts on first use)."""
+        if self._client is not None:
+            return self._client
+        from agents.llm.litellm_backend import LiteLLM, LiteLLMConfig
+
+        c = self.config
+        if c.api_base is not None:
+            url, name = c.api_base, "model"
+            if self.adapter:
+                raise ValueError("with api_base, serve adapters by name on that server (--lora-modules NAME=PATH)")
+        elif self.adapter is None or c.adapters == "lora":
+            server = SERVERS.get(c.model, c)
+            url, name = server.url, "model"
+            if self.adapter is not None:
+                name = adapter_name(self.adapter)
+                server.load_adapter(name, self.adapter)
+        else:
+            url, name = SERVERS.get(str(merged_model(self.adapter, c.model)), c).url, "model"
+        self._client = LiteLLM(LiteLLMConfig(model=f"hosted_vllm/{name}", api_base=url,
+                                             max_concurrency=c.max_concurrency))  # fmt: skip
+        return self._client
+
+    def generate_batch(
+        self,
+        conversations: Sequence[Messages],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        return self.client().generate_batch(
+            conversations, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed
+        )
+
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
+        return self.client().score(messages, candidates)
 
 
 @dataclass(frozen=True)

