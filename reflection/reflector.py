@@ -215,6 +215,7 @@ def build_reflector_graph(
                 source=Source.REFLECTED,
                 parent_id=c.origin_id,
                 meta={"reflections": list(c.reflections), "round": state["round"] + 1},
+                prompt=c.failed.meta.get("prompt"),  # the prompt profile the agent played the failure with
             )  # fmt: skip
             prompt = traj.to_messages(open_ended=True)
             prompt[-1] = {"role": "user", "content": with_lessons(traj.initial_observation, c.reflections)}

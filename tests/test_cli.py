@@ -43,6 +43,13 @@ def test_startup_does_not_import_torch():
         (["sandbox", "exec", "--backend", "vm", __file__], ["unknown sandbox backend 'vm'"]),
         (["export", "nowhere"], ["no store at nowhere/kintsugi.db"]),
         (["grade", "nope.jsonl", "s.jsonl"], ["nope.jsonl does not exist"]),
+        (["run", "--env", "household", "--prompt", "terse"], ["no prompt 'terse'", "default, compact"]),
+        (["run", "--env", "household", "--suite", "mine.jsonl"], ["mine.jsonl does not exist"]),
+        (["warm-start", "--env", "household", "--finetune", "half"], ["unknown finetune 'half'"]),
+        (["warm-start", "--env", "household", "--prompt", "terse"], ["no prompt 'terse'"]),
+        (["warm-start", "--env", "code", "--suite", "easy", "--split", "dev"], ["split 'dev'"]),
+        (["self-train", "--env", "household", "--finetune", "full", "--base-adapter", "a"], ["full fine-tune"]),
+        (["serve", "--engine", "tgi"], ["unknown engine 'tgi'"]),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, needles):

@@ -70,3 +70,37 @@ def test_summarize_counts_success_by_step_and_throughput():
     assert m["success_by_step"] == {"1": 0.25, "2": 0.5}
     assert m["tokens_per_second"] == pytest.approx(20.0)
     assert math.isclose(m["success_rate"], 0.5)
+
+
+def test_exact_mcnemar_is_the_two_sided_binomial_test_of_discordant_pairs():
+    from agents.metrics import mcnemar_exact
+
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 2**10)  # P(X <= 1), X ~ Bin(10, 1/2), doubled
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 2**5)
+    assert mcnemar_exact(10, 2) == mcnemar_exact(2, 10) == pytest.approx(2 * (1 + 12 + 66) / 2**12)
+    assert mcnemar_exact(3, 4) == 1.0  # the doubled tail exceeds 1 and is capped
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def test_paired_comparison_counts_discordant_pairs_on_shared_tasks():
+    from agents.metrics import paired_comparison
+
+    base = {f"t{i}": i < 2 for i in range(20)}
+    method = {f"t{i}": i < 12 for i in range(20)} | {"only-in-method": True}
+    p = paired_comparison(base, method)
+    assert p["n"] == 20
+    assert (p["only_baseline"], p["only_method"]) == (0, 10)
+    assert p["difference"] == pytest.approx(0.5)
+    assert p["difference_ci95"][0] > 0.2 and p["difference_ci95"][1] <= 0.75
+    assert p["p_value"] == pytest.approx(2 / 2**10)
+    same = paired_comparison(base, base)
+    assert same["p_value"] == 1.0 and same["difference_ci95"] == [0.0, 0.0]
+
+
+def test_auroc_ranks_correct_answers_by_confidence():
+    from agents.metrics import auroc
+
+    assert auroc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    assert auroc([0.3, 0.4], [True, True]) is None

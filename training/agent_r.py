@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agents.metrics import wilson_interval
+from agents.metrics import paired_comparison, wilson_interval
 from agents.runner import RunConfig
 from agents.store import Store
 from agents.types import LLM
@@ -28,7 +28,7 @@ from reflection.mcts import MCTSConfig
 from reflection.mcts_pipeline import SearchConfig, search_and_revise
 from reflection.revision import CONTINUATIONS, RevisionConfig, export_records
 from reflection.tree_store import TreeStore
-from training.stages import StageBook
+from training.stages import StageBook, outcomes
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,15 @@ class AgentRConfig:
     continuations: tuple[str, ...] = CONTINUATIONS
     """Verified splices that train, by how they continued (leave out `expert` for model-only data)."""
     base: str = "smollm2"
-    """Base model of the agent (and of each adapter)."""
+    """Base model of the agent (and of each adapter): `smollm2` or a model folder, e.g. a full warm start's."""
+    prompt: str | None = None
+    """Prompt profile of the agent, in search and evaluation (None: the environment's default)."""
+    finetune: str = "lora"
+    """`lora` (an adapter on `base`) or `full` (every weight of `base`; a model folder)."""
+    train_batch_size: int = 1
+    """Examples per forward pass in training (1: no padding, the fastest on CPU)."""
+    gradient_accumulation_steps: int = 4
+    """Forward passes per optimizer step."""
     epochs: float = 3.0
     """LoRA SFT epochs."""
     learning_rate: float = 3e-4
@@ -104,6 +112,8 @@ class AgentRConfig:
     """Seed for search, sampling and environments (iteration i searches with seed + 1000 i)."""
 
     def __post_init__(self) -> None:
+        if self.finetune not in ("lora", "full"):
+            raise ValueError(f"unknown finetune {self.finetune!r}; use lora or full")
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1; got {self.iterations}")
         unknown = set(self.continuations) - set(CONTINUATIONS)
@@ -130,6 +140,7 @@ class AgentRConfig:
                 iterations=self.search_iterations, expansions=self.expansions, max_depth=self.max_depth,
                 exploration=self.exploration, rollout=self.rollout, temperature=self.temperature,
                 max_tokens=self.max_tokens, admissible=self.admissible, seed=seed,
+                system_prompt=get_entry(self.env).prompt(self.prompt).system if self.prompt else None,
             ),
             revision=RevisionConfig(
                 alpha=self.alpha, beta=self.beta, max_pairs_per_tree=self.max_pairs_per_tree, judge=self.judge,
@@ -142,7 +153,7 @@ class AgentRConfig:
         return RunConfig(
             env=self.env, suite=self.suite, split=self.eval_split, samples=1, max_attempts=1,
             max_steps=self.eval_max_steps, temperature=0.0, max_tokens=self.max_tokens, limit=self.eval_limit,
-            seed=self.seed, batch_size=self.batch_size, model=self.base,
+            seed=self.seed, batch_size=self.batch_size, model=self.base, prompt=self.prompt,
         )  # fmt: skip
 
 
@@ -170,6 +181,8 @@ class AgentRIteration:
     """Greedy success rate on the held-out split."""
     eval_ci95: list[float] = field(default_factory=list)
     """95% Wilson interval of the held-out success rate."""
+    vs_base: dict[str, Any] | None = None
+    """Paired comparison with iteration 0 on the same held-out tasks (exact McNemar p, bootstrap interval)."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
     warning: str | None = None
 
@@ -269,26 +282,27 @@ class AgentRTrainer:
         from training.lora import LoraTrainConfig, train_sft
 
         c = self.config
+        full = c.finetune == "full"
         result = train_sft(
             data,
             LoraTrainConfig(
-                base=c.base,
-                output_dir=str(self.out_dir / f"iter{iteration}" / "adapter"),
-                num_train_epochs=c.epochs,
-                learning_rate=c.learning_rate,
-                lora_r=c.lora_r,
-                lora_alpha=c.lora_alpha,
-                lora_target_modules=tuple(c.target_modules),
-                seed=c.seed,
+                base=c.base, output_dir=str(self.out_dir / f"iter{iteration}" / ("model" if full else "adapter")),
+                use_peft=not full, num_train_epochs=c.epochs, learning_rate=c.learning_rate, lora_r=c.lora_r,
+                lora_alpha=c.lora_alpha, lora_target_modules=tuple(c.target_modules),
+                per_device_train_batch_size=c.train_batch_size,
+                gradient_accumulation_steps=c.gradient_accumulation_steps, seed=c.seed, disable_tqdm=True,
+                prompt=self.config.prompt,
             ),
             registry=self.store.path,
-        )
+            on_progress=self.on_progress,
+        )  # fmt: skip
         return {"adapter": result.adapter_dir, "adapter_id": result.adapter_id, "metrics": result.metrics}
 
     # the loop ---------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Every iteration's report (also written to OUT/report.json)."""
-        reports = [self._report(0, {"eval": self._eval(0, None)})]
+        base_eval = self._eval(0, None)
+        reports = [self._report(0, {"eval": base_eval})]
         warnings: list[str] = []
         adapter: str | None = None
         search_runs: list[str] = []
@@ -310,6 +324,9 @@ class AgentRTrainer:
             adapter = stages["train"]["adapter"]
             stages["eval"] = self._eval(it, adapter)
             reports.append(self._report(it, stages))
+            reports[-1].vs_base = paired_comparison(
+                outcomes(self.store, base_eval["run_id"]), outcomes(self.store, stages["eval"]["run_id"])
+            )
         text = json.dumps(
             {
                 "run_id": self.run_id,

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.metrics import wilson_interval
+from agents.metrics import paired_comparison, wilson_interval
 from agents.runner import RunConfig, make_env, policy_for
 from agents.store import Store
 from agents.types import LLM, Source, Trajectory
 from environments.base import get_entry
-from training.stages import StageBook
+from training.stages import StageBook, outcomes
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,14 @@ class SelfTrainConfig:
 
     env: str = "code"
     """Registered environment."""
-    suite: str | None = "easy"
-    """Task suite (code env)."""
+    suite: str | None = None
+    """Task suite (None: the environment's default, e.g. `easy` for code)."""
     train_split: str = "train"
     """Tasks sampled for training data."""
-    eval_split: str = "test"
-    """Held-out tasks for evaluation."""
+    eval_split: str | None = None
+    """Held-out tasks for evaluation (None: the environment's own, e.g. `test` for code, `valid_unseen`)."""
+    max_steps: int | None = None
+    """Steps per episode (None: the environment's default)."""
     method: str = "re-rest"
     """`rest` (successes only) or `re-rest` (plus confirmed reflection repairs)."""
     iterations: int = 1
@@ -61,7 +63,18 @@ class SelfTrainConfig:
     reflect_rounds: int = 2
     """Reflection rounds per failure (Re-ReST)."""
     base: str = "smollm2"
-    """Base model of the agent (and of each adapter)."""
+    """Base model of the agent (and of each adapter): `smollm2` or a model folder, e.g. a full warm start's."""
+    base_adapter: str | None = None
+    """LoRA adapter the agent starts from (e.g. a LoRA warm start): sampling uses it, training continues it, and
+    every gain is measured against it."""
+    prompt: str | None = None
+    """Prompt profile of the agent (None: the one its base was trained with, else the environment's default)."""
+    finetune: str = "lora"
+    """`lora` (an adapter; continues `base_adapter`) or `full` (every weight of `base`; a model folder)."""
+    train_batch_size: int = 1
+    """Trajectories per forward pass in training (1: no padding, the fastest on CPU)."""
+    gradient_accumulation_steps: int = 4
+    """Forward passes per optimizer step."""
     epochs: float = 3.0
     """LoRA SFT epochs (Re-ReST: 3)."""
     learning_rate: float = 3e-4
@@ -88,6 +101,10 @@ class SelfTrainConfig:
     """Extra sampled answers in the vote (with the first answer they also give the plain-majority baseline)."""
 
     def __post_init__(self) -> None:
+        if self.finetune not in ("lora", "full"):
+            raise ValueError(f"unknown finetune {self.finetune!r}; use lora or full")
+        if self.finetune == "full" and self.base_adapter:
+            raise ValueError("a full fine-tune trains a model, not an adapter: merge the base adapter or use lora")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.consistency_eval and self.env != "code":
@@ -121,6 +138,8 @@ class IterationReport:
     eval_with_majority: float | None = None
     """Held-out pass@1 of the plain majority vote among the first and sampled answers (no reflection)."""
     eval_with_majority_ci95: list[float] = field(default_factory=list)
+    vs_base: dict[str, Any] | None = None
+    """Paired comparison with iteration 0 on the same held-out tasks (exact McNemar p, bootstrap interval)."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -206,6 +225,11 @@ class SelfTrainer:
         self.run_id = run_id or store.create_run(asdict(config), model=config.base, kind="self-train")
         self.stages = StageBook(store, self.run_id, on_stage)
         self.entry = get_entry(config.env)
+        self.eval_split = config.eval_split or self.entry.eval_split or "test"
+        from training.lora import adapter_prompt
+
+        self.prompt = config.prompt or adapter_prompt(config.base_adapter or config.base)
+        self.entry.prompt(self.prompt)  # an unknown profile fails before anything runs
 
     # stage bookkeeping (training/stages.py) -----------------------------------------------------------
     def _run_stage(self, iteration: int, stage: str, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict:
@@ -220,15 +244,16 @@ class SelfTrainer:
         c = self.config
         return RunConfig(
             env=c.env, suite=c.suite, split=c.train_split, samples=c.samples, max_attempts=c.max_attempts,
-            temperature=c.temperature, max_tokens=c.max_tokens, limit=c.limit, seed=c.seed + 1000 * iteration,
-            batch_size=c.batch_size, model=c.base,
+            max_steps=c.max_steps, temperature=c.temperature, max_tokens=c.max_tokens, limit=c.limit,
+            seed=c.seed + 1000 * iteration, batch_size=c.batch_size, model=c.base, prompt=self.prompt,
         )  # fmt: skip
 
     def _eval_config(self) -> RunConfig:
         c = self.config
         return RunConfig(
-            env=c.env, suite=c.suite, split=c.eval_split, samples=1, max_attempts=1, temperature=0.0,
-            max_tokens=c.max_tokens, limit=c.eval_limit, seed=c.seed, batch_size=c.batch_size, model=c.base,
+            env=c.env, suite=c.suite, split=self.eval_split, samples=1, max_attempts=1, max_steps=c.max_steps,
+            temperature=0.0, max_tokens=c.max_tokens, limit=c.eval_limit, seed=c.seed, batch_size=c.batch_size,
+            model=c.base, prompt=self.prompt,
         )  # fmt: skip
 
     def _reflect(self, llm: LLM, sample_run: str, *, held_out: bool = False) -> dict[str, Any]:
@@ -238,20 +263,20 @@ class SelfTrainer:
         c = self.config
         runs = self.store.trajectories(sample_run, status="done", source=Source.SAMPLED)
         failures = [t for t in runs if not t.success]
-        split, limit = (c.eval_split, c.eval_limit) if held_out else (c.train_split, c.limit)
+        split, limit = (self.eval_split, c.eval_limit) if held_out else (c.train_split, c.limit)
         tasks = {t.task_id: t for t in self.entry.load_tasks(c.suite, split, limit)}
         run_config = self._eval_config() if held_out else self._sample_config(0)
-        resources: dict[str, Any] = {}
-        if self.config.env == "code":
-            from sandboxes import make_sandbox
-
-            resources["sandbox"] = make_sandbox("local")
-        results = reflect_on_failures(
-            llm, self.store, self.entry, failures, tasks,
-            lambda task: make_env(self.entry, task, run_config, resources), sample_run,
-            policy_for(self.entry, run_config), ReflectorConfig(rounds=self.config.reflect_rounds),
-            on_progress=self.on_progress,
-        )  # fmt: skip
+        resources = self.entry.resources()
+        try:
+            results = reflect_on_failures(
+                llm, self.store, self.entry, failures, tasks,
+                lambda task: make_env(self.entry, task, run_config, resources), sample_run,
+                policy_for(self.entry, run_config), ReflectorConfig(rounds=self.config.reflect_rounds),
+                on_progress=self.on_progress,
+            )  # fmt: skip
+        finally:
+            for resource in resources.values():
+                resource.close()
         repaired = sum(r.success for r in results)
         solved = len(runs) - len(failures) + repaired
         return {
@@ -274,7 +299,7 @@ class SelfTrainer:
         from sandboxes import make_sandbox
 
         c = self.config
-        tasks = self.entry.load_tasks(c.suite, c.eval_split, c.eval_limit)
+        tasks = self.entry.load_tasks(c.suite, self.eval_split, c.eval_limit)
         first = {
             t.task_id: t.steps[0].model_output
             for t in self.store.trajectories(eval_run, status="done", source=Source.SAMPLED)
@@ -324,20 +349,21 @@ class SelfTrainer:
         from training.lora import LoraTrainConfig, train_sft
 
         c = self.config
+        agent = name == "adapter"  # the reflector's own adapter is always a fresh LoRA on the base model
+        full = agent and c.finetune == "full"
         result = train_sft(
             data,
             LoraTrainConfig(
-                base=c.base,
-                output_dir=str(self.out_dir / f"iter{iteration}" / name),
-                num_train_epochs=c.epochs,
-                learning_rate=c.learning_rate,
-                lora_r=c.lora_r,
-                lora_alpha=c.lora_alpha,
-                lora_target_modules=tuple(c.target_modules),
-                seed=c.seed,
+                base=c.base, output_dir=str(self.out_dir / f"iter{iteration}" / ("model" if full else name)),
+                use_peft=not full, init_adapter=c.base_adapter if agent else None, num_train_epochs=c.epochs,
+                learning_rate=c.learning_rate, lora_r=c.lora_r, lora_alpha=c.lora_alpha,
+                lora_target_modules=tuple(c.target_modules), per_device_train_batch_size=c.train_batch_size,
+                gradient_accumulation_steps=c.gradient_accumulation_steps, seed=c.seed, disable_tqdm=True,
+                prompt=self.prompt if agent else None,
             ),
             registry=self.store.path,
-        )
+            on_progress=self.on_progress,
+        )  # fmt: skip
         return {"adapter": result.adapter_dir, "adapter_id": result.adapter_id, "metrics": result.metrics}
 
     # the loop ---------------------------------------------------------------------------------------
@@ -346,12 +372,14 @@ class SelfTrainer:
         c = self.config
         reports: list[IterationReport] = []
         base_eval = self._run_stage(
-            0, "eval", lambda prior: self._agent_run(0, "eval", self.make_llm(None), self._eval_config(), prior)
+            0,
+            "eval",
+            lambda prior: self._agent_run(0, "eval", self.make_llm(c.base_adapter), self._eval_config(), prior),
         )
         base_stages = {"eval": base_eval}
-        if (reflexion := self._reflexion_eval(0, self.make_llm(None), base_eval)) is not None:
+        if (reflexion := self._reflexion_eval(0, self.make_llm(c.base_adapter), base_eval)) is not None:
             base_stages["eval_reflexion"] = reflexion
-        if (consistency := self._consistency_eval(0, self.make_llm(None), base_eval)) is not None:
+        if (consistency := self._consistency_eval(0, self.make_llm(c.base_adapter), base_eval)) is not None:
             base_stages["eval_consistency"] = consistency
         reports.append(self._report(0, base_stages))
         adapter: str | None = None
@@ -394,6 +422,9 @@ class SelfTrainer:
             if (consistency := self._consistency_eval(it, tuned, stages["eval"])) is not None:
                 stages["eval_consistency"] = consistency
             reports.append(self._report(it, stages))
+            reports[-1].vs_base = paired_comparison(
+                outcomes(self.store, base_eval["run_id"]), outcomes(self.store, stages["eval"]["run_id"])
+            )
         report = {"run_id": self.run_id, "config": asdict(c), "iterations": [asdict(r) for r in reports]}
         (self.out_dir / "report.json").write_text(json.dumps(report, indent=2))
         self.store.finish_run(self.run_id, report)

@@ -48,6 +48,11 @@ Work = Callable[[dict[str, Any]], dict[str, Any]]
 """A stage's body: gets what an unfinished earlier attempt recorded ({} the first time), returns its result."""
 
 
+def outcomes(store: Store, run_id: str) -> dict[str, bool]:
+    """Task id -> solved, for the finished first samples of a run (the unit of a paired test)."""
+    return {t.task_id: t.success for t in store.trajectories(run_id, status="done") if t.sample_index == 0}
+
+
 class StageBook:
     """The stages of one run: run each once, resume an interrupted one, time them all.
 

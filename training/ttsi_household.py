@@ -56,8 +56,11 @@ class HouseholdTTSIConfig:
     expert: str = "demo"
     """The expert teacher: `demo` (searches like an agent that does not know where things are, with ReAct thoughts,
     like the few-shot episodes) or `oracle` (reads the true state and goes straight to the objects)."""
-    max_tokens: int = 48
+    max_tokens: int = 96
     """Token budget of one reply (the household env's default)."""
+    prompt: str | None = None
+    """The agent's prompt profile (None: the environment's default, with few-shot episodes; `compact` after a warm
+    start)."""
     example_max_tokens: int = 96
     """Token budget of one model-written example (a situation and a command)."""
 
@@ -418,7 +421,8 @@ def run_household_ttsi_variants(
         _require_transformers(llm)
     writers = {v: writer_for(v, llm, teacher, household.expert, household.example_max_tokens) for v in variants}
     entry = get_entry("household")
-    prefix: Messages = [{"role": "system", "content": entry.system_prompt}, *entry.few_shot]  # type: ignore[list-item]
+    profile = entry.prompt(household.prompt)
+    prefix: Messages = [{"role": "system", "content": profile.system}, *profile.few_shot]  # type: ignore[list-item]
     reports = {
         v: HouseholdTTSIReport(
             variant=v, config=asdict(replace(config, variant=v)) | asdict(household) | {"writer": writers[v].name}
