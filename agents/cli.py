@@ -517,7 +517,10 @@ def tree_html(
 @app.command("warm-start")
 def warm_start(
     env: str = typer.Option("household", help="Environment with an expert: household (searching expert) or code."),
-    suite: str = typer.Option(None, help="Task suite (default: the environment's own; code: easy, graded, a file)."),
+    suite: str = typer.Option(
+        None,
+        help="Task suite (default: the environment's; household: alfworld-like[:type] or a file; code: easy, graded).",
+    ),
     split: str = typer.Option("train", help="Split whose tasks the expert demonstrates."),
     demos: int = typer.Option(100, min=1, help="Expert episodes to clone (the first N tasks of the split)."),
     prompt: str = typer.Option(None, help="Prompt profile of the cloned agent (default: compact where there is one)."),
@@ -539,7 +542,7 @@ def warm_start(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ) -> None:
-    """Warm start by behaviour cloning: the expert's episodes -> LoRA SFT -> held-out success, base vs warm."""
+    """Warm start by behaviour cloning: the expert's episodes -> fine-tune -> held-out success, base vs warm, paired."""
     _setup_logging(verbose)
     from environments.base import get_entry
     from training.warm_start import WarmStartConfig, WarmStarter

@@ -451,3 +451,16 @@ def test_a_malformed_task_line_is_a_clean_error(tmp_path, line, message):
     path.write_text(line + "\n", encoding="utf-8")
     with pytest.raises(TaskFileError, match=message):
         load_tasks(str(path))
+
+
+def test_a_suite_can_name_task_types_and_keeps_the_split_order():
+    from environments.household import load_tasks, make_task
+
+    heat = load_tasks("alfworld-like:pick_heat_then_place", "valid_unseen", 5)
+    assert [t.data["task_type"] for t in heat] == ["pick_heat_then_place"] * 5
+    everything = [make_task("valid_unseen", i) for i in range(40)]
+    assert heat == [t for t in everything if t.data["task_type"] == "pick_heat_then_place"][:5]
+    two = load_tasks("alfworld-like:pick_and_place,pick_cool_then_place", "train", 4)
+    assert [t.data["task_type"] for t in two] == ["pick_and_place", "pick_cool_then_place"] * 2
+    with pytest.raises(ValueError, match="unknown task type juggle"):
+        load_tasks("alfworld-like:juggle")

@@ -324,6 +324,9 @@ class VLLMServer:
         if proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)  # workers that outlived the server's own exit
+            deadline = time.monotonic() + timeout
+            while live_group_members(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -334,6 +337,21 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of process group `pgid` that still run (zombies excluded: they hold no memory or port, and an
+    orphaned worker stays one until the machine's init reaps it, which a container's init may never do)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
 
 
 def adapter_name(path: str | Path) -> str:

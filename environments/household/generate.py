@@ -233,15 +233,26 @@ def load_task_file(path: str | Path, split: str | None = None, limit: int | None
 def load_tasks(suite: str | None = None, split: str | None = None, limit: int | None = None) -> list[TaskSpec]:
     """Tasks of a suite and split (defaults: `alfworld-like`, `train`), the first `limit` of them.
 
-    `suite` may also be the path of a jsonl file of task headers (`load_task_file`).
+    `suite` may name task types too, `alfworld-like:pick_heat_then_place` (comma-separated: only those types, in
+    split order), or be the path of a jsonl file of task headers (`load_task_file`).
     """
     from environments.task_files import is_task_file
 
     suite = SUITE if suite is None else suite
-    if suite != SUITE:
+    types: tuple[str, ...] = ()
+    if suite.startswith(SUITE + ":"):
+        types = tuple(t.strip() for t in suite[len(SUITE) + 1 :].split(",") if t.strip())
+        unknown = [t for t in types if t not in TASK_TYPES]
+        if unknown or not types:
+            raise ValueError(f"unknown task type {', '.join(unknown) or '(none)'} in suite {suite!r}; "
+                             f"known: {', '.join(TASK_TYPES)}")  # fmt: skip
+    elif suite != SUITE:
         if is_task_file(suite):
             return load_task_file(suite, split, limit)
-        raise ValueError(f"unknown household suite {suite!r}; known suites: {SUITE}, or a .jsonl file of task headers")
+        raise ValueError(
+            f"unknown household suite {suite!r}; known suites: {SUITE} (or {SUITE}:<task type>[,<task type>...]), "
+            "or a .jsonl file of task headers"
+        )
     split = "train" if split is None else split
     _check_split(split)
     n = SPLIT_SIZES[split]
@@ -249,7 +260,15 @@ def load_tasks(suite: str | None = None, split: str | None = None, limit: int | 
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         n = min(n, limit)
-    return [make_task(split, i) for i in range(n)]
+    if not types:
+        return [make_task(split, i) for i in range(n)]
+    tasks: list[TaskSpec] = []
+    for i in range(SPLIT_SIZES[split]):
+        if len(tasks) >= n:
+            break
+        if TASK_TYPES[i % len(TASK_TYPES)] in types:  # a task's type cycles with its index
+            tasks.append(make_task(split, i))
+    return tasks
 
 
 def _furnish(rng: random.Random, room: str, required: set[str]) -> list[str]:
