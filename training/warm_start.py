@@ -260,6 +260,7 @@ class WarmStarter:
             evals["base"] = self.stages.run(0, "eval_base", lambda p: self._eval("eval_base", None, None, p))
         evals["warm_start"] = self.stages.run(0, "eval", lambda p: self._eval("eval", weights, self.prompt, p))
         report = self._report(demos, dataset, trained, evals)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         self.store.finish_run(self.run_id, report)
         return report

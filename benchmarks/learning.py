@@ -1,0 +1,543 @@
+"""The learning study: does each self-improvement method move held-out numbers, against its own baseline?
+
+    .venv/bin/python benchmarks/learning.py                  # the full study (household + graded code suite)
+    .venv/bin/python benchmarks/learning.py --quick          # a reduced version that still trains and evaluates
+    .venv/bin/python benchmarks/learning.py --resume         # continue an interrupted study where it stopped
+
+Household (held out: valid_unseen, unseen task/object/receptacle combinations):
+  base (the embedded model, few-shot ReAct prompt) -> warm start (behaviour cloning of the searching expert, full
+  fine-tune, compact prompt) -> ReST iterations 1..R from the warm start; Re-ReST for one iteration at about the
+  LLM calls of ReST's first; Agent-R for one iteration from the warm start; TT-SI / TT-D / TT-ICL on the warm start,
+  per agent step, on the first games.
+Code (the `graded` suite's test split): base -> ReST iterations 1..R; TT-SI on the base.
+
+Every "beats" is a paired test over the same tasks (exact McNemar on discordant pairs, paired-bootstrap interval of
+the difference), never overlapping intervals. Each method's part is a resumable staged run of its own (warm start,
+self-training, Agent-R) in one store; the study records which run each part is, so an interrupted study resumes
+inside the part it was running. Writes OUT/learning.md (tables), OUT/learning.json and OUT/learning.png (success vs
+iteration with 95% intervals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+log = logging.getLogger("learning")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Sizes of the study (the defaults are the full study; `--quick` shrinks them)."""
+
+    backend: str = "vllm"
+    """Backend that plays episodes (vllm: a CPU server started on demand; transformers: in process)."""
+    household_suite: str | None = None
+    """Household suite (None: every task type; e.g. `alfworld-like:pick_heat_then_place` for one type)."""
+    household_max_steps: int | None = None
+    """Steps per household episode (None: the environment's default, 50)."""
+    household_demos: int = 100
+    """Expert episodes cloned by the warm start."""
+    household_eval_limit: int | None = None
+    """Held-out household games (None: all 134 of valid_unseen)."""
+    household_train_tasks: int = 200
+    """Training games ReST samples (the first N of train; the warm start's demos are the first ones)."""
+    household_samples: int = 1
+    """Episodes sampled per training game and iteration."""
+    household_temperature: float = 0.7
+    """Sampling temperature of ReST's episodes."""
+    rest_iterations: int = 3
+    """ReST iterations (household and code)."""
+    rest_epochs: float = 2.0
+    """Epochs of each ReST / Re-ReST / Agent-R fine-tune."""
+    rest_learning_rate: float = 5e-5
+    """Learning rate of those full fine-tunes (the warm start's is 1e-4)."""
+    agent_r_tasks: int = 40
+    """Training games Agent-R searches."""
+    ttsi_games: int = 12
+    """Held-out games played by TT-SI / TT-D / TT-ICL (per agent step, in process: the slowest part)."""
+    ttsi_max_steps: int = 50
+    """Steps per TT-SI game."""
+    code_train_tasks: int | None = None
+    """Graded train tasks ReST samples (None: all 274)."""
+    code_samples: int = 4
+    """Samples per code task and iteration."""
+    code_eval_limit: int | None = None
+    """Graded test tasks evaluated (None: all 187)."""
+    code_ttsi_inputs: int = 40
+    """Graded test inputs TT-SI judges."""
+    warm_run: str | None = None
+    """A finished `kintsugi warm-start` run in the study's store to build on, instead of training a new warm start."""
+    parts: tuple[str, ...] = ("warm", "rest", "re-rest", "agent-r", "tt-si", "code-rest", "code-tt-si")
+    """Parts of the study to run, in this order."""
+    seed: int = 0
+    """Seed of everything."""
+
+
+QUICK = StudyConfig(
+    household_suite="alfworld-like:pick_heat_then_place", household_max_steps=35, household_demos=40,
+    household_eval_limit=None, household_train_tasks=24, rest_iterations=1, rest_epochs=1.0,
+    agent_r_tasks=3, ttsi_games=2, ttsi_max_steps=12, code_train_tasks=24, code_samples=2, code_eval_limit=24,
+    code_ttsi_inputs=4,
+)  # fmt: skip
+"""A reduced study on one task type (heating; 40 demos are the least that learned here, and only for one type): every
+part trains and evaluates for real, on the 22 held-out heating games."""
+
+
+class Study:
+    """The study's stages in one store (`OUT/kintsugi.db`, run kind `learning`)."""
+
+    def __init__(self, out: Path, config: StudyConfig, run_id: str | None = None) -> None:
+        from agents.llm import agent_factory
+        from agents.store import Store
+        from training.stages import StageBook
+
+        self.out = out
+        self.config = config
+        out.mkdir(parents=True, exist_ok=True)
+        self.store = Store(out / "kintsugi.db")
+        self.run_id = run_id or self.store.create_run(asdict(config), kind="learning")
+        self.book = StageBook(self.store, self.run_id, self._on_stage)
+        self.make_llm = agent_factory(config.backend, "smollm2")
+        self.results: dict[str, Any] = {}
+
+    def _on_stage(self, iteration: int, stage: str, state: str) -> None:
+        log.warning("%s %s", stage, "started" if state == "start" else "done")
+
+    def part(self, name: str, make_trainer: Any) -> dict[str, Any]:
+        """Run a staged trainer as one stage of the study; a resume continues the trainer's own run."""
+
+        def work(prior: dict[str, Any]) -> dict[str, Any]:
+            trainer = make_trainer(prior.get("run_id"))
+            self.book.mark(0, name, "running", {"run_id": trainer.run_id}, None)
+            return trainer.run()
+
+        self.results[name] = self.book.run(0, name, work)
+        return self.results[name]
+
+    def seed_eval(self, trainer_run: str, eval_stage: dict[str, Any]) -> None:
+        """Give a trainer's iteration-0 evaluation the result of an identical evaluation already made (the same
+        weights, prompt, greedy decoding and tasks), instead of playing it again."""
+        from training.stages import StageBook
+
+        book = StageBook(self.store, trainer_run)
+        if book.get(0, "eval") is None:
+            book.mark(0, "eval", "done", {k: v for k, v in eval_stage.items() if k != "_seconds"}, 0.0)
+
+    # household ----------------------------------------------------------------------------------------------------
+    def warm(self) -> dict[str, Any]:
+        from training.warm_start import WarmStartConfig, WarmStarter
+
+        c = self.config
+        config = WarmStartConfig(suite=c.household_suite, demos=c.household_demos, eval_limit=c.household_eval_limit,
+                                 max_steps=c.household_max_steps, seed=c.seed)  # fmt: skip
+        if c.warm_run:  # adopt a warm start made before: its own config, its stages already done
+            prior = self.store.get_run(c.warm_run)
+            if prior["kind"] != "warm-start":
+                raise ValueError(f"run {c.warm_run} is a {prior['kind']} run, not a warm start")
+            config = WarmStartConfig.from_dict(prior["config"])
+        return self.part(
+            "warm",
+            lambda run: WarmStarter(self.store, self.out / "warm", config, self.make_llm, run_id=run or c.warm_run),
+        )
+
+    def _warm_eval(self) -> dict[str, Any]:
+        from training.stages import StageBook
+
+        warm = self.results["warm"]
+        return StageBook(self.store, warm["run_id"]).get(0, "eval")["result"]
+
+    def _rest_config(self, **changes: Any) -> Any:
+        from training.self_training import SelfTrainConfig
+
+        c = self.config
+        settings = dict(
+            env="household", suite=c.household_suite, max_steps=c.household_max_steps, method="rest",
+            base=self.results["warm"]["weights"], prompt="compact", finetune="full",
+            iterations=c.rest_iterations, samples=c.household_samples, temperature=c.household_temperature,
+            limit=c.household_train_tasks, eval_limit=c.household_eval_limit, max_per_task=1, epochs=c.rest_epochs,
+            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+        )  # fmt: skip
+        return SelfTrainConfig(**(settings | changes))
+
+    def self_train(self, name: str, config: Any) -> dict[str, Any]:
+        from training.self_training import SelfTrainer
+
+        def make(run: str | None) -> Any:
+            trainer = SelfTrainer(self.store, self.out / name, config, self.make_llm, run_id=run)
+            if config.base_adapter or config.base != "smollm2":  # starts from the warm start, already evaluated
+                self.seed_eval(trainer.run_id, self._warm_eval())
+            return trainer
+
+        return self.part(name, make)
+
+    def rest(self) -> dict[str, Any]:
+        return self.self_train("rest", self._rest_config())
+
+    def re_rest(self) -> dict[str, Any]:
+        """One Re-ReST iteration at about the LLM calls of ReST's first: half the samples, and one reflection round
+        (a reflection and a retry episode) per failure."""
+        c = self.config
+        half = max(1, c.household_train_tasks // 2) if c.household_samples == 1 else c.household_train_tasks
+        samples = c.household_samples if c.household_samples == 1 else max(1, c.household_samples // 2)
+        config = self._rest_config(method="re-rest", iterations=1, limit=half, samples=samples, reflect_rounds=1)
+        return self.self_train("re-rest", config)
+
+    def agent_r(self) -> dict[str, Any]:
+        from training.agent_r import AgentRConfig, AgentRTrainer
+
+        c = self.config
+        config = AgentRConfig(
+            suite=c.household_suite, eval_max_steps=c.household_max_steps, base=self.results["warm"]["weights"],
+            prompt="compact", finetune="full", iterations=1,
+            limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
+            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+        )  # fmt: skip
+
+        def make(run: str | None) -> Any:
+            trainer = AgentRTrainer(self.store, self.out / "agent-r", config, self.make_llm, run_id=run)
+            self.seed_eval(trainer.run_id, self._warm_eval())
+            return trainer
+
+        return self.part("agent-r", make)
+
+    def tt_si(self) -> dict[str, Any]:
+        def work(_: dict[str, Any]) -> dict[str, Any]:
+            from agents.llm import make_llm
+            from agents.metrics import auroc
+            from environments.base import get_entry
+            from training.ttsi import TTSIConfig
+            from training.ttsi_household import HouseholdTTSIConfig, run_household_ttsi_variants
+
+            c = self.config
+            llm = make_llm("transformers", self.results["warm"]["weights"], num_threads=2)
+            tasks = get_entry("household").load_tasks(c.household_suite, "valid_unseen", c.ttsi_games)
+            household = HouseholdTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
+            reports = run_household_ttsi_variants(
+                llm, tasks, TTSIConfig(seed=c.seed), ["tt-si", "tt-d", "tt-icl"], household, teacher="expert"
+            )
+            out = {}
+            for variant, report in reports.items():
+                steps = [s for e in report.episodes for s in e.judged]
+                out[variant] = report.summary() | {
+                    "auroc_confidence_vs_valid_action": auroc(
+                        [s.confidence for s in steps], [s.base_valid for s in steps]
+                    )
+                }
+            return out
+
+        self.results["tt-si"] = self.book.run(0, "tt-si", work)
+        return self.results["tt-si"]
+
+    # code ---------------------------------------------------------------------------------------------------------
+    def _code_config(self) -> Any:
+        from training.self_training import SelfTrainConfig
+
+        c = self.config
+        return SelfTrainConfig(
+            env="code", suite="graded", method="rest", iterations=c.rest_iterations, samples=c.code_samples,
+            temperature=0.8, limit=c.code_train_tasks, eval_limit=c.code_eval_limit, max_per_task=2,
+            finetune="full", epochs=c.rest_epochs, learning_rate=2e-5, batch_size=64, seed=c.seed,
+        )  # fmt: skip
+
+    def code_rest(self) -> dict[str, Any]:
+        return self.self_train("code-rest", self._code_config())
+
+    def code_tt_si(self) -> dict[str, Any]:
+        def work(_: dict[str, Any]) -> dict[str, Any]:
+            from agents.llm import make_llm
+            from agents.metrics import auroc
+            from environments.base import get_entry
+            from training.ttsi import TTSIConfig, run_ttsi
+
+            c = self.config
+            llm = make_llm("transformers", "smollm2", num_threads=2)
+            tasks = get_entry("code").load_tasks("graded", "test", c.code_ttsi_inputs)
+            report = run_ttsi(llm, tasks, TTSIConfig(seed=c.seed))
+            rows = report.results
+            return report.summary() | {
+                "auroc_confidence_vs_correct": auroc([r.confidence for r in rows], [r.base_passed for r in rows])
+            }
+
+        self.results["code-tt-si"] = self.book.run(0, "code-tt-si", work)
+        return self.results["code-tt-si"]
+
+    # the whole study ----------------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        steps = {"warm": self.warm, "rest": self.rest, "re-rest": self.re_rest, "agent-r": self.agent_r,
+                 "tt-si": self.tt_si, "code-rest": self.code_rest, "code-tt-si": self.code_tt_si}  # fmt: skip
+        needs_warm = {"rest", "re-rest", "agent-r", "tt-si"}
+        if needs_warm & set(self.config.parts) and "warm" not in self.config.parts:
+            self.warm()
+        for part in self.config.parts:
+            steps[part]()
+        seconds = {name: self.book.get(0, name)["seconds"] for name in self.results if self.book.get(0, name)}
+        summary = {"run_id": self.run_id, "out": str(self.out), "config": asdict(self.config), "results": self.results,
+                   "seconds": seconds, "wall_seconds_this_call": time.perf_counter() - started}  # fmt: skip
+        (self.out / "learning.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        write_tables(summary, self.out / "learning.md")
+        write_plot(summary, self.out / "learning.png")
+        self.store.finish_run(self.run_id, {"seconds": seconds})
+        return summary
+
+
+# reporting ----------------------------------------------------------------------------------------------------------
+def _rate(block: dict[str, Any]) -> str:
+    lo, hi = block["ci95"]
+    return f"{block['successes']}/{block['n']} = {block['rate']:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+def _iter_rate(it: dict[str, Any], key: str = "eval_pass_at_1") -> str:
+    value = it.get(key, it.get("eval_success_rate"))
+    if value is None:
+        return "-"
+    lo, hi = it["eval_ci95"]
+    return f"{value:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+def _paired(p: dict[str, Any] | None) -> str:
+    if not p:
+        return "-"
+    lo, hi = p["difference_ci95"]
+    return (
+        f"{p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}], {p['only_baseline']}/{p['only_method']}, p={p['p_value']:.2g}"
+    )
+
+
+def write_tables(summary: dict[str, Any], path: Path) -> None:
+    """Markdown tables of every part that ran."""
+    r = summary["results"]
+    lines = ["# Learning study", "", f"run {summary['run_id']}; seconds per part: "
+             + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items() if v is not None), ""]  # fmt: skip
+    header = ("| method | held-out success (95% CI) | vs its baseline: difference [95% CI], only-base/only-method, "
+              "exact McNemar p |")  # fmt: skip
+    if "warm" in r:
+        w = r["warm"]
+        lines += ["## Household, valid_unseen", "", header, "|---|---|---|",
+                  f"| base (few-shot ReAct prompt) | {_rate(w['eval']['base'])} | - |",
+                  f"| warm start ({w['demos']['episodes']} expert demos, {w['finetune']}) | "
+                  f"{_rate(w['eval']['warm_start'])} | {_paired(w.get('paired'))} (vs base) |"]  # fmt: skip
+        for name in ("rest", "re-rest"):
+            for it in r.get(name, {}).get("iterations", [])[1:]:
+                lines.append(f"| {name} iteration {it['iteration']} (train success {it['train_success_rate']:.3f}, "
+                             f"SFT {it['agent_sft_size']}) | {_iter_rate(it)} | {_paired(it.get('vs_base'))} "
+                             "(vs warm start) |")  # fmt: skip
+        for it in r.get("agent-r", {}).get("iterations", [])[1:]:
+            lines.append(f"| agent-r iteration {it['iteration']} ({it['verified_revisions']} verified revisions) | "
+                         f"{_iter_rate(it)} | {_paired(it.get('vs_base'))} (vs warm start) |")  # fmt: skip
+        lines.append("")
+    if "rest" in r and "re-rest" in r:
+        lines += [_compare(summary, "rest", "re-rest", "household"), ""]
+    if "rest" in r and "agent-r" in r:
+        lines += [_compare(summary, "rest", "agent-r", "household"), ""]
+    if "tt-si" in r:
+        lines += ["## Household TT-SI on the warm start (per agent step)", "",
+                  "| variant | games won base / variant | uncertain share of steps | valid action on uncertain steps "
+                  "base / variant | AUROC confidence vs valid action | adaptation s (median) |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for variant, s in r["tt-si"].items():
+            valid = s["valid_on_uncertain"]
+            lines.append(f"| {variant} | {s['base']['passed']}/{s['base']['n']} / {s['adapted']['passed']}/"
+                         f"{s['adapted']['n']} | {_num(s['uncertain_share'])} | {valid['base']['passed']}/"
+                         f"{valid['base']['n']} / {valid['variant']['passed']}/{valid['variant']['n']} | "
+                         f"{_num(s['auroc_confidence_vs_valid_action'])} | "
+                         f"{_num(s['adaptation_seconds_per_uncertain']['median'], '.1f')} |")  # fmt: skip
+        lines.append("")
+    if "code-rest" in r:
+        lines += ["## Code, graded test split (pass@1, greedy)", "", header, "|---|---|---|"]
+        its = r["code-rest"]["iterations"]
+        lines.append(f"| base | {_iter_rate(its[0])} | - |")
+        for it in its[1:]:
+            lines.append(
+                f"| rest iteration {it['iteration']} (train success {it['train_success_rate']:.3f}, SFT "
+                f"{it['agent_sft_size']}) | {_iter_rate(it)} | {_paired(it.get('vs_base'))} (vs base) |"
+            )
+        lines.append("")
+        lines += [_code_tiers(summary), ""]
+    if "code-tt-si" in r:
+        s = r["code-tt-si"]
+        lines += ["## Code TT-SI on the base model", "",
+                  f"inputs {s['inputs']}; base {s['base']['passed']}/{s['base']['n']}, tt-si {s['adapted']['passed']}/"
+                  f"{s['adapted']['n']}; uncertain share {_num(s['uncertain_share'])}; on uncertain inputs base "
+                  f"{s['base_on_uncertain']['passed']}/{s['base_on_uncertain']['n']} vs tt-si "
+                  f"{s['variant_on_uncertain']['passed']}/{s['variant_on_uncertain']['n']}; AUROC of confidence vs "
+                  f"correctness {_num(s['auroc_confidence_vs_correct'])}", ""]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _code_tiers(summary: dict[str, Any]) -> str:
+    """Greedy pass@1 by tier of the graded suite, for the base and the last ReST iteration (same tasks)."""
+    from agents.store import Store
+    from environments.code.tasks import load_code_tasks
+    from training.stages import StageBook, outcomes
+
+    tier = {t.task_id: t.data["tier"] for t in load_code_tasks("graded", "test")}
+    r = summary["results"]["code-rest"]
+    last = r["iterations"][-1]["iteration"]
+    with Store(Path(summary["out"]) / "kintsugi.db") as store:
+        book = StageBook(store, r["run_id"])
+        rows = {it: outcomes(store, book.get(it, "eval")["result"]["run_id"]) for it in sorted({0, last})}
+    parts = []
+    for t in sorted(set(tier.values())):
+        cells = []
+        for it, solved in rows.items():
+            ids = [k for k in solved if tier.get(k) == t]
+            cells.append(f"{'base' if it == 0 else f'iteration {it}'} {sum(solved[k] for k in ids)}/{len(ids)}")
+        parts.append(f"tier {t}: " + ", ".join(cells))
+    return "pass@1 by tier: " + "; ".join(parts)
+
+
+def _num(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _compare(summary: dict[str, Any], a: str, b: str, env: str) -> str:
+    """`b` vs `a` after their first iterations, paired on the same held-out tasks, with the LLM calls each made."""
+    from agents.metrics import paired_comparison
+    from agents.store import Store
+    from training.stages import outcomes
+
+    r = summary["results"]
+    first_a, first_b = r[a]["iterations"][1], r[b]["iterations"][1]
+    with Store(Path(summary["out"]) / "kintsugi.db") as store:
+        runs = {k: _eval_run(store, r[k]["run_id"]) for k in (a, b)}
+        calls = {k: _llm_calls(store, r[k]["run_id"]) for k in (a, b)}
+        p = paired_comparison(outcomes(store, runs[a]), outcomes(store, runs[b]))
+    return (f"{b} vs {a} (first iterations, {env}): {_paired(p)}; LLM calls for training data: {a} {calls[a]}, "
+            f"{b} {calls[b]}. ({a} {_iter_rate(first_a)}, {b} {_iter_rate(first_b)})")  # fmt: skip
+
+
+def _eval_run(store: Any, trainer_run: str) -> str:
+    from training.stages import StageBook
+
+    return StageBook(store, trainer_run).get(1, "eval")["result"]["run_id"]
+
+
+def _llm_calls(store: Any, trainer_run: str) -> int:
+    """Model calls behind iteration 1's training data: sampled steps, reflections and retries, or search calls."""
+    from training.stages import StageBook
+
+    book = StageBook(store, trainer_run)
+    calls = 0
+    sample = book.get(1, "sample")
+    if sample:
+        calls += store.count_steps(sample["result"]["run_id"])
+    search = book.get(1, "search")
+    if search:
+        calls += int(search["result"].get("llm_calls") or 0)
+    reflect = book.get(1, "reflect")
+    if reflect and sample:
+        failures = reflect["result"]["failures"]
+        calls += failures  # one reflection per failure and round; the retries' steps are in the sample run
+    return calls
+
+
+def write_plot(summary: dict[str, Any], path: Path) -> None:
+    """Held-out success vs iteration, with 95% Wilson intervals, for household and code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = summary["results"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    if "warm" in r:
+        w = r["warm"]["eval"]
+        points = [("base", w["base"]["rate"], w["base"]["ci95"]), ("warm", w["warm_start"]["rate"],
+                                                                  w["warm_start"]["ci95"])]  # fmt: skip
+        xs = list(range(len(points)))
+        _errorbar(ax, xs, points, "base -> warm start", "k")
+        for name, colour, shift in (("rest", "tab:blue", 0.0), ("re-rest", "tab:orange", 0.1),
+                                    ("agent-r", "tab:green", -0.1)):  # fmt: skip
+            its = r.get(name, {}).get("iterations", [])[1:]
+            pts = [(f"{name} {it['iteration']}", it.get("eval_pass_at_1", it.get("eval_success_rate")),
+                    it["eval_ci95"]) for it in its if it.get("eval_ci95")]  # fmt: skip
+            if pts:
+                px = [1 + i + 1 + shift for i in range(len(pts))]
+                _errorbar(ax, px, [points[1], *pts], name, colour, x0=1 + shift)
+        ax.set_title("household valid_unseen: success")
+        ax.set_xlabel("0 base, 1 warm start, 2.. iterations after it")
+    ax = axes[1]
+    if "code-rest" in r:
+        its = r["code-rest"]["iterations"]
+        pts = [(str(it["iteration"]), it["eval_pass_at_1"], it["eval_ci95"]) for it in its if it.get("eval_ci95")]
+        _errorbar(ax, list(range(len(pts))), pts, "ReST", "tab:blue")
+        ax.set_title("code graded test: pass@1")
+        ax.set_xlabel("ReST iteration (0: base)")
+    for a in axes:
+        a.set_ylim(0, 1)
+        a.grid(alpha=0.3)
+        a.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _errorbar(ax: Any, xs: list[float], points: list[tuple], label: str, colour: str, x0: float | None = None) -> None:
+    if x0 is not None:
+        xs = [x0, *xs]
+    ys = [p[1] for p in points]
+    lo = [p[1] - p[2][0] for p in points]
+    hi = [p[2][1] - p[1] for p in points]
+    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, color=colour)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=None, help="Study folder (default runs/learning[-quick]).")
+    parser.add_argument("--quick", action="store_true", help="The reduced study (about a quarter of an hour).")
+    parser.add_argument("--resume", action="store_true", help="Continue the latest unfinished study in OUT.")
+    parser.add_argument(
+        "--parts", default=None, help=f"Comma-separated parts (default all: {','.join(StudyConfig.parts)})."
+    )
+    parser.add_argument(
+        "--warm-run", default=None, help="Build on this finished warm-start run in OUT's store instead of a new one."
+    )
+    parser.add_argument("--rest-iterations", type=int, default=None, help="ReST iterations (default 3; quick 1).")
+    parser.add_argument("--backend", default="vllm", help="vllm (a CPU server, `make setup-vllm`) or transformers.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    for name in ("learning", "agents", "training", "reflection"):  # not litellm's per-request lines
+        logging.getLogger(name).setLevel(logging.INFO if args.verbose else logging.WARNING)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    out = args.out or Path("runs/learning-quick" if args.quick else "runs/learning")
+    config = replace(QUICK if args.quick else StudyConfig(), backend=args.backend, warm_run=args.warm_run)
+    if args.rest_iterations is not None:
+        config = replace(config, rest_iterations=args.rest_iterations)
+    if args.parts:
+        config = replace(config, parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()))
+    run_id = None
+    if args.resume:
+        from agents.store import Store
+
+        with Store(out / "kintsugi.db") as store:
+            prior = store.latest_run(unfinished=True, kind="learning")
+        if prior is None:
+            parser.error(f"nothing to resume in {out}")
+        run_id = prior["id"]
+        config = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in prior["config"].items()})
+    study = Study(out, config, run_id)
+    summary = study.run()
+    print((out / "learning.md").read_text(encoding="utf-8"))
+    print(f"json: {out / 'learning.json'}  plot: {out / 'learning.png'}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
