@@ -107,8 +107,16 @@ class Study:
         self.store = Store(out / "kintsugi.db")
         self.run_id = run_id or self.store.create_run(asdict(config), kind="learning")
         self.book = StageBook(self.store, self.run_id, self._on_stage)
-        self.make_llm = agent_factory(config.backend, "smollm2")
+        self._factories: dict[str, Any] = {}
+        self._agent_factory = agent_factory
         self.results: dict[str, Any] = {}
+
+    def agents(self, base: str = "smollm2") -> Any:
+        """`make(weights)` for agents built on `base` (the base model, or the warm start's weights for the methods
+        that start from it); one factory per base, so each model is loaded once."""
+        if base not in self._factories:
+            self._factories[base] = self._agent_factory(self.config.backend, base)
+        return self._factories[base]
 
     def _on_stage(self, iteration: int, stage: str, state: str) -> None:
         log.warning("%s %s", stage, "started" if state == "start" else "done")
@@ -147,7 +155,9 @@ class Study:
             config = WarmStartConfig.from_dict(prior["config"])
         return self.part(
             "warm",
-            lambda run: WarmStarter(self.store, self.out / "warm", config, self.make_llm, run_id=run or c.warm_run),
+            lambda run: WarmStarter(
+                self.store, self.out / "warm", config, self.agents(config.base), run_id=run or c.warm_run
+            ),
         )
 
     def _warm_eval(self) -> dict[str, Any]:
@@ -173,7 +183,7 @@ class Study:
         from training.self_training import SelfTrainer
 
         def make(run: str | None) -> Any:
-            trainer = SelfTrainer(self.store, self.out / name, config, self.make_llm, run_id=run)
+            trainer = SelfTrainer(self.store, self.out / name, config, self.agents(config.base), run_id=run)
             if config.base_adapter or config.base != "smollm2":  # starts from the warm start, already evaluated
                 self.seed_eval(trainer.run_id, self._warm_eval())
             return trainer
@@ -204,7 +214,7 @@ class Study:
         )  # fmt: skip
 
         def make(run: str | None) -> Any:
-            trainer = AgentRTrainer(self.store, self.out / "agent-r", config, self.make_llm, run_id=run)
+            trainer = AgentRTrainer(self.store, self.out / "agent-r", config, self.agents(config.base), run_id=run)
             self.seed_eval(trainer.run_id, self._warm_eval())
             return trainer
 

@@ -12,8 +12,9 @@ class TaskFileError(ValueError):
     """A task file is missing or malformed; the message names the file, line and fix."""
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; malformed lines raise TaskFileError naming the line."""
+def read_jsonl(path: Path, error: type[Exception] = TaskFileError) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a jsonl[.gz] file; a malformed line raises `error` naming
+    the file and the line."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
@@ -23,14 +24,12 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise TaskFileError(
-                        f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line"
-                    ) from None
+                    raise error(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
                 if not isinstance(obj, dict):
-                    raise TaskFileError(f"{path}:{lineno}: expected a JSON object per line")
+                    raise error(f"{path}:{lineno}: expected one JSON object per line, got {type(obj).__name__}")
                 yield lineno, obj
     except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise TaskFileError(f"cannot read {path}: {exc}") from None
+        raise error(f"cannot read {path}: {exc}") from None
 
 
 def is_task_file(suite: str) -> bool:

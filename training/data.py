@@ -9,7 +9,6 @@ Formats (TRL's standard ones):
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -123,20 +122,9 @@ def load_records(data: str | Path, kind: str, *, run_id: str | None = None) -> L
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    out = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
-            if not isinstance(obj, dict):
-                raise DatasetError(f"{path}:{lineno}: expected one JSON object per line, got {type(obj).__name__}")
-            out.append(obj)
-    return out
+    from environments.task_files import read_jsonl
+
+    return [obj for _, obj in read_jsonl(path, DatasetError)]
 
 
 def _store_records(path: Path, kind: str, run_id: str | None) -> list[dict[str, Any]]:
