@@ -182,6 +182,11 @@ class Study:
     def self_train(self, name: str, config: Any) -> dict[str, Any]:
         from training.self_training import SelfTrainer
 
+        prior = self.book.get(0, name)
+        if prior and prior["status"] == "done" and len(prior["result"]["iterations"]) - 1 < config.iterations:
+            # more iterations than the finished part ran (`--resume --rest-iterations N`): continue its own run
+            self.book.mark(0, name, "running", {"run_id": prior["result"]["run_id"]}, prior["seconds"])
+
         def make(run: str | None) -> Any:
             trainer = SelfTrainer(self.store, self.out / name, config, self.agents(config.base), run_id=run)
             if config.base_adapter or config.base != "smollm2":  # starts from the warm start, already evaluated
@@ -485,10 +490,13 @@ def write_plot(summary: dict[str, Any], path: Path) -> None:
         _errorbar(ax, list(range(len(pts))), pts, "ReST", "tab:blue")
         ax.set_title("code graded test: pass@1")
         ax.set_xlabel("ReST iteration (0: base)")
-    for a in axes:
+    for a, part in zip(axes, ("household", "code"), strict=True):
         a.set_ylim(0, 1)
         a.grid(alpha=0.3)
-        a.legend(loc="upper left")
+        if a.get_legend_handles_labels()[0]:
+            a.legend(loc="upper left")
+        else:
+            a.text(0.5, 0.5, f"{part} part not run", ha="center", va="center", transform=a.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -509,7 +517,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=None, help="Study folder (default runs/learning[-quick]).")
     parser.add_argument("--quick", action="store_true", help="The reduced study (about a quarter of an hour).")
-    parser.add_argument("--resume", action="store_true", help="Continue the latest unfinished study in OUT.")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue the latest study in OUT (with "
+        "--rest-iterations N a finished ReST part runs the iterations it lacks).",
+    )
     parser.add_argument(
         "--parts", default=None, help=f"Comma-separated parts (default all: {','.join(StudyConfig.parts)})."
     )
@@ -537,11 +550,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from agents.store import Store
 
         with Store(out / "kintsugi.db") as store:
-            prior = store.latest_run(unfinished=True, kind="learning")
+            prior = store.latest_run(kind="learning")
         if prior is None:
             parser.error(f"nothing to resume in {out}")
         run_id = prior["id"]
         config = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in prior["config"].items()})
+        if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
+            config = replace(config, rest_iterations=args.rest_iterations)
     study = Study(out, config, run_id)
     summary = study.run()
     print((out / "learning.md").read_text(encoding="utf-8"))
