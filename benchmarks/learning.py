@@ -338,7 +338,8 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
               "exact McNemar p |")  # fmt: skip
     if "warm" in r:
         w = r["warm"]
-        lines += ["## Household, valid_unseen", "", header, "|---|---|---|",
+        suite = summary["config"].get("household_suite")
+        lines += [f"## Household, valid_unseen{f' ({suite})' if suite else ''}", "", header, "|---|---|---|",
                   f"| base (few-shot ReAct prompt) | {_rate(w['eval']['base'])} | - |",
                   f"| warm start ({w['demos']['episodes']} expert demos, {w['finetune']}) | "
                   f"{_rate(w['eval']['warm_start'])} | {_paired(w.get('paired'))} (vs base) |"]  # fmt: skip
@@ -361,6 +362,8 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
                   "base / variant | AUROC confidence vs valid action | adaptation s (median) |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for variant, s in r["tt-si"].items():
+            if variant.startswith("_"):  # the stage's own bookkeeping (`_seconds`)
+                continue
             valid = s["valid_on_uncertain"]
             lines.append(f"| {variant} | {s['base']['passed']}/{s['base']['n']} / {s['adapted']['passed']}/"
                          f"{s['adapted']['n']} | {_num(s['uncertain_share'])} | {valid['base']['passed']}/"
@@ -423,19 +426,24 @@ def _compare(summary: dict[str, Any], a: str, b: str, env: str) -> str:
     from training.stages import outcomes
 
     r = summary["results"]
-    first_a, first_b = r[a]["iterations"][1], r[b]["iterations"][1]
     with Store(Path(summary["out"]) / "kintsugi.db") as store:
         runs = {k: _eval_run(store, r[k]["run_id"]) for k in (a, b)}
+        missing = [k for k in (a, b) if runs[k] is None]
+        if missing:
+            return f"{b} vs {a} ({env}): not compared, {' and '.join(missing)} trained nothing in iteration 1"
+        first_a, first_b = r[a]["iterations"][1], r[b]["iterations"][1]
         calls = {k: _llm_calls(store, r[k]["run_id"]) for k in (a, b)}
         p = paired_comparison(outcomes(store, runs[a]), outcomes(store, runs[b]))
     return (f"{b} vs {a} (first iterations, {env}): {_paired(p)}; LLM calls for training data: {a} {calls[a]}, "
             f"{b} {calls[b]}. ({a} {_iter_rate(first_a)}, {b} {_iter_rate(first_b)})")  # fmt: skip
 
 
-def _eval_run(store: Any, trainer_run: str) -> str:
+def _eval_run(store: Any, trainer_run: str) -> str | None:
+    """The agent run of iteration 1's evaluation (None when the iteration stopped before it: nothing to train on)."""
     from training.stages import StageBook
 
-    return StageBook(store, trainer_run).get(1, "eval")["result"]["run_id"]
+    stage = StageBook(store, trainer_run).get(1, "eval")
+    return stage["result"]["run_id"] if stage else None
 
 
 def _llm_calls(store: Any, trainer_run: str) -> int:
@@ -506,8 +514,8 @@ def _errorbar(ax: Any, xs: list[float], points: list[tuple], label: str, colour:
     if x0 is not None:
         xs = [x0, *xs]
     ys = [p[1] for p in points]
-    lo = [p[1] - p[2][0] for p in points]
-    hi = [p[2][1] - p[1] for p in points]
+    lo = [max(0.0, p[1] - p[2][0]) for p in points]  # a Wilson bound may sit a rounding error past the rate
+    hi = [max(0.0, p[2][1] - p[1]) for p in points]
     ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, color=colour)
 
 
