@@ -48,6 +48,7 @@ def test_startup_does_not_import_torch():
         (["warm-start", "--env", "household", "--finetune", "half"], ["unknown finetune 'half'"]),
         (["warm-start", "--env", "household", "--prompt", "terse"], ["no prompt 'terse'"]),
         (["warm-start", "--env", "code", "--suite", "easy", "--split", "dev"], ["split 'dev'"]),
+        (["warm-start", "--env", "household", "--suite", "alfworld-like:juggle"], ["unknown task type juggle"]),
         (["self-train", "--env", "household", "--finetune", "full", "--base-adapter", "a"], ["full fine-tune"]),
         (["serve", "--engine", "tgi"], ["unknown engine 'tgi'"]),
     ],
