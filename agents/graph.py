@@ -134,7 +134,7 @@ def build_graph(
                 num_tokens=completion.completion_tokens,
                 gen_seconds=ep.gen_seconds,
                 env_seconds=env_seconds,
-                info={k: v for k, v in info.items() if k not in ("feedback", "admissible_actions")},
+                info=_step_info(info, completion),
             )
             on_step(ep, step)
             messages = [
@@ -173,3 +173,13 @@ def run_graph(graph: Any, episodes: list[Episode], max_steps: int) -> list[Episo
         return episodes
     result = graph.invoke({"episodes": episodes, "turn": 0}, config={"recursion_limit": 2 * max_steps + 4})
     return result["episodes"]
+
+
+def _step_info(info: dict[str, Any], completion: Completion) -> dict[str, Any]:
+    """The env's info for the stored step, plus the reply's tokens with their log-probabilities (the viewer shades
+    them) when the backend returned them."""
+    out = {k: v for k, v in info.items() if k not in ("feedback", "admissible_actions")}
+    if completion.tokens and len(completion.tokens) == len(completion.token_logprobs):
+        pairs = zip(completion.tokens, completion.token_logprobs, strict=True)
+        out["token_logprobs"] = [[t, round(lp, 4)] for t, lp in pairs]
+    return out

@@ -83,8 +83,12 @@ def new_id(prefix: str) -> str:
 class Store:
     """Runs, trajectories and their steps in one SQLite file (WAL, so readers never block the writer)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            self._open_readonly()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -96,6 +100,33 @@ class Store:
             raise StoreError(f"{self.path} was written by a newer Kintsugi (schema {version}); upgrade Kintsugi")
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _open_readonly(self) -> None:
+        """Open an existing store for reading only (a viewer): nothing is created or written, and a WAL reader never
+        blocks the writer. A missing file, a file that is not SQLite or a database without runs is a StoreError."""
+        if not self.path.is_file():
+            raise StoreError(f"no store at {self.path}")
+        self.db = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
+        self.db.row_factory = sqlite3.Row
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"{self.path} is not a Kintsugi store ({exc})") from None
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise StoreError(f"{self.path} was written by a newer Kintsugi (schema {version}); upgrade Kintsugi")
+        if not {"runs", "trajectories", "steps"} <= tables:
+            self.db.close()
+            raise StoreError(f"{self.path} is not a Kintsugi store (it has no runs/trajectories/steps tables)")
+
+    def has_table(self, name: str) -> bool:
+        """Whether the file holds this table (trees, adapters and stages appear once something wrote them)."""
+        return name in {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def close(self) -> None:
         self.db.close()

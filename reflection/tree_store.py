@@ -129,7 +129,8 @@ class TreeStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-        self.db.executescript(_SCHEMA)
+        if not getattr(store, "readonly", False):  # a viewer's read-only store has the tables or nothing to show
+            self.db.executescript(_SCHEMA)
 
     def save_tree(self, tree: Tree, run_id: str | None = None) -> None:
         """Write `tree` (replacing an earlier save of the same id) in one transaction."""

@@ -79,8 +79,10 @@ summary{cursor:pointer;padding:2px 0}
 """
 
 
-def tree_html(tree: Tree) -> str:
-    """A self-contained HTML page (no external assets): collapsible nodes, the taken path highlighted."""
+def tree_html(tree: Tree, *, extra_html: str = "") -> str:
+    """A self-contained HTML page (no external assets): collapsible nodes, the taken path highlighted.
+
+    `extra_html` (already escaped) goes under the title: the viewer puts its links there."""
     taken = {n.id for n in tree.taken_path()}
 
     def node_html(node: Node) -> str:
@@ -102,8 +104,8 @@ def tree_html(tree: Tree) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(head)}</title>"
         f"<style>{_CSS}</style></head><body><h1>{html.escape(head)}</h1>"
-        "<p class='meta'>green: success, red: failed, highlighted: the path taken. Click a node to fold it.</p>"
-        f"{node_html(tree.root)}<script type='application/json' id='tree-data'>{data}</script></body></html>"
+        f"{extra_html}<p class='meta'>green: success, red: failed, highlighted: the path taken. Click a node to fold "
+        f"it.</p>{node_html(tree.root)}<script type='application/json' id='tree-data'>{data}</script></body></html>"
     )
 
 

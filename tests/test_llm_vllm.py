@@ -91,7 +91,12 @@ def test_generate_with_n_stop_and_logprobs(served):
         assert "\n" not in completion.text
         assert completion.completion_tokens > 0 and all(lp <= 0 for lp in completion.token_logprobs)
         assert completion.prompt_tokens > 5
-    assert served.generate(PROMPTS[2], n=3, temperature=0.9, max_tokens=24, stop=["\n"], seed=5) == out
+    again = served.generate(PROMPTS[2], n=3, temperature=0.9, max_tokens=24, stop=["\n"], seed=5)
+    # The seed fixes the sampled tokens; the log-probabilities are bf16 sums whose order depends on what else the
+    # engine batched (CI saw one last-token value move by 0.04), so they agree within a tolerance, not bit for bit.
+    assert [(c.text, c.tokens, c.finish_reason) for c in again] == [(c.text, c.tokens, c.finish_reason) for c in out]
+    for a, b in zip(again, out, strict=True):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=0.15)
 
 
 def test_greedy_replies_agree_with_the_transformers_backend(served, llm):
@@ -179,16 +184,6 @@ def test_the_runner_keeps_episodes_in_flight_and_stores_what_lock_step_play_stor
     assert same >= 4, f"only {same}/6 episodes match lock-step play"
 
 
-def test_stop_ends_the_server_and_every_process_it_started(tmp_path):
-    server = VLLMServer(VLLMServerConfig(enable_lora=False, log_file=str(tmp_path / "v.log"))).start()
-    pgid = server.process.pid  # type: ignore[union-attr]
-    assert server.alive()
-    assert len(live_group_members(pgid)) >= 2  # the API server and its engine core
-    server.stop()
-    assert live_group_members(pgid) == []
-    assert not server.alive()
-
-
 def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
     (tmp_path / "not-a-model").mkdir()
     server = VLLMServer(VLLMServerConfig(model=str(tmp_path / "not-a-model"), log_file=str(tmp_path / "v.log")))
@@ -231,3 +226,14 @@ def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_proces
         time.sleep(1)
     os.killpg(pid, 9)
     pytest.fail("the vLLM server outlived the process that started it")
+
+
+def test_stop_ends_the_server_and_every_process_it_started(server):
+    """Last in this file: it stops the module's server (the fixture's own stop afterwards is a no-op), which saves
+    CI a second start-up of a minute and a half."""
+    pgid = server.process.pid  # type: ignore[union-attr]
+    assert server.alive()
+    assert len(live_group_members(pgid)) >= 2  # the API server and its engine core
+    server.stop()
+    assert live_group_members(pgid) == []
+    assert not server.alive()

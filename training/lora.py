@@ -203,6 +203,7 @@ def _metrics(history: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if losses:
         out.update(train_loss_first=losses[0], train_loss_last=losses[-1], train_loss_min=min(losses))
+        out["loss_curve"] = [[h.get("step", i), h["loss"]] for i, h in enumerate(h for h in history if "loss" in h)]
     if kind == "dpo":
         margins = [h["rewards/margins"] for h in history if "rewards/margins" in h]
         accs = [h["rewards/accuracies"] for h in history if "rewards/accuracies" in h]
