@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,6 +28,30 @@ out = Console()
 
 class UserError(Exception):
     """Bad input from the user: reported as one line and exit code 2, never a traceback."""
+
+
+USER_ERRORS = frozenset(
+    {
+        "agents.cli.UserError",
+        "agents.store.StoreError",
+        "agents.llm.embedded.ModelNotFoundError",
+        "agents.llm.vllm_server.VLLMServerError",
+        "agents.grade.GradeError",
+        "agents.viewer.site.ViewerError",
+        "training.data.DatasetError",
+        "training.registry.RegistryError",
+        "environments.task_files.TaskFileError",
+        "environments.household.alfworld_engine.AlfworldMissingError",
+        "gzip.BadGzipFile",
+        "builtins.FileNotFoundError",
+        "builtins.IsADirectoryError",
+        "builtins.NotADirectoryError",
+        "builtins.PermissionError",
+        "builtins.ModuleNotFoundError",
+    }
+)
+"""Exceptions (by module and class name, so nothing is imported to name them) that mean the user's input or machine
+was wrong, wherever in a command they surface: `main` reports them as one line and exit code 2."""
 
 
 def fail(message: str) -> NoReturn:
@@ -347,8 +372,12 @@ def serve(
         fail(f"unknown engine {engine!r}; use transformers or vllm")
     from agents.serve import make_server
 
+    _check_port_free(host, port)  # before the model loads, not after
     llm = _make_llm("transformers", model, adapter, None)
-    server = make_server(llm, name or llm.model_id, host, port)
+    try:
+        server = make_server(llm, name or llm.model_id, host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port")
     console.print(f"serving {name or llm.model_id} on http://{host}:{server.server_address[1]}/v1", highlight=False)
     try:
         server.serve_forever()
@@ -356,6 +385,19 @@ def serve(
         pass
     finally:
         server.server_close()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port")
 
 
 def _serve_vllm(model: str, adapter: str | None, name: str | None, host: str, port: int) -> None:
@@ -367,6 +409,7 @@ def _serve_vllm(model: str, adapter: str | None, name: str | None, host: str, po
 
     served = name or "smollm2"
     modules = ((Path(adapter).name, adapter),) if adapter else ()
+    _check_port_free(host, port)
     server = VLLMServer(VLLMServerConfig(model=model, served_name=served, host=host, port=port, lora_modules=modules))
     console.print("starting vLLM (about a minute on 2 cores) ...")
     try:
@@ -994,6 +1037,7 @@ def tt_si(
     candidates: str = typer.Option("sampled", help="Household candidates: sampled (greedy + samples) or admissible."),
     threads: int = typer.Option(None, min=1, help="torch CPU threads."),
     seed: int = typer.Option(0, help="Seed."),
+    out_dir: Path = typer.Option(None, "--out", help="Also write the report (answers, examples) to OUT/ttsi-*.json."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ) -> None:
@@ -1004,7 +1048,7 @@ def tt_si(
     from training.ttsi import ttsi_command
 
     progress = Progress(TextColumn("[bold]inputs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=as_json)  # fmt: skip
+                        console=console, transient=True)  # fmt: skip
     bar = progress.add_task("inputs", total=None)
     try:
         with progress:
@@ -1017,6 +1061,13 @@ def tt_si(
             )  # fmt: skip
     except (ValueError, TypeError, KeyError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    if out_dir is not None:
+        from training.ttsi import write_report
+
+        try:
+            console.print(f"report: {write_report(report, out_dir)} (`kintsugi view {out_dir}` shows it)")
+        except OSError as exc:
+            fail(f"cannot write the report into {out_dir}: {exc}")
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
@@ -1045,8 +1096,61 @@ def tt_si(
         out.print(f"adaptation s per uncertain: median {seconds['median']:.1f}, p95 {seconds['p95']:.1f}")
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    names = {f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__}
+    return bool(names & USER_ERRORS) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+
+
+def _log_traceback(exc: BaseException) -> Path | None:
+    """Write the traceback under the cache's logs folder; returns its path (None if even that cannot be written)."""
+    import time
+    import traceback
+
+    from agents.llm.embedded import cache_dir
+
+    try:
+        folder = cache_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(f"kintsugi {' '.join(sys.argv[1:])}\n\n" + "".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
 def main() -> None:
-    app()
+    """The one error path: a user's mistake is one line and exit 2, Ctrl-C exits 130, and an internal error is a
+    short message plus where its traceback was written (`-v` prints it too)."""
+    verbose = "-v" in sys.argv or "--verbose" in sys.argv
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        console.print("interrupted: what finished is stored; the same command with --resume continues")
+        code = 130
+    except typer.TyperException as exc:  # a usage error or a bad parameter, as one line
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        context = getattr(exc, "ctx", None)
+        hint = f" (`{context.command_path} --help` lists the options)" if context is not None else ""
+        console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
+        code = getattr(exc, "exit_code", 2)
+    except Exception as exc:
+        if _is_user_error(exc):
+            message = (str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) or type(exc).__name__
+            lines = message.splitlines()
+            shown = message if verbose or len(lines) == 1 else f"{lines[0]} (-v shows the rest)"
+            console.print(f"[bold red]error:[/] {shown}", highlight=False, soft_wrap=True)
+            code = 2
+        else:
+            path = _log_traceback(exc)
+            where = f"; the traceback is in {path}" if path else ""
+            console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}{where}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+            if verbose:
+                console.print_exception()
+            code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ def test_sft_adapter_is_registered_with_data_and_hyperparameters(sft_run):
     assert rec.data.endswith("fact.jsonl") and len(rec.data_sha256) == 64
     assert rec.hyperparameters["lora_r"] == 8 and rec.hyperparameters["learning_rate"] == 1e-3
     assert rec.metrics["steps"] == 10 and rec.metrics["train_loss_last"] == result.metrics["train_loss_last"]
+    curve = rec.metrics["loss_curve"]  # what the viewer draws: one (step, loss) per logged step
+    assert [step for step, _ in curve] == list(range(1, 11))
+    assert curve[0][1] == rec.metrics["train_loss_first"] and curve[-1][1] == rec.metrics["train_loss_last"]
     assert Path(rec.path) == Path(result.adapter_dir).resolve()
 
 

@@ -123,8 +123,14 @@ def site(llm, tmp_path_factory) -> dict[str, Any]:
     train = train_command("sft", data, out=out / "adapter", lr=1e-3, rank=4, alpha=8, target_modules="q_proj,v_proj",
                           batch_size=2, max_steps=6, registry=out)  # fmt: skip
     shutil.copy(ROOT / "tests/data/learning-ws100.json", out / "learning.json")
+    from training.ttsi import ttsi_command, write_report
+
+    # tau = 1: every input whose candidates differ is uncertain, so the one task here is adapted to
+    report = ttsi_command(env="code", suite="easy", split="test", limit=1, tau=1.0, k=1, epochs=1, llm=llm)
+    assert report["per_input"][0]["uncertain"], report["per_input"]
+    ttsi = write_report(report, out)
     return {"out": out, "db": db, "model_run": model_run, "expert_run": expert_run, "tree": tree_id,
-            "revised": revised_id, "adapter": train.adapter_id}  # fmt: skip
+            "revised": revised_id, "adapter": train.adapter_id, "ttsi": ttsi}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +268,22 @@ def test_learning_page_plots_success_by_iteration_with_intervals(site, viewer, b
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#part-rest tr:nth-child(4) td")]
     assert cells[0] == "2" and cells[5] == "+0.097" and cells[7] == "0.0146"
     shot(browser, "learning")
+
+
+def test_ttsi_page_shows_each_uncertain_input_with_its_examples_and_both_answers(site, viewer, browser):
+    report = json.loads(site["ttsi"].read_text())
+    row = report["per_input"][0]
+    browser.get(viewer.url)
+    browser.find_element(By.LINK_TEXT, "tt-si").click()
+    block = browser.find_element(By.CSS_SELECTOR, f".ttsi-input[data-task='{row['task_id']}']")
+    assert block.find_element(By.CSS_SELECTOR, "pre.before").get_attribute("textContent") == row["base_answer"]
+    assert block.find_element(By.CSS_SELECTOR, "pre.after").get_attribute("textContent") == row["variant_answer"]
+    shown = [e.get_attribute("textContent") for e in block.find_elements(By.CSS_SELECTOR, "details li pre")]
+    assert shown == row["example_texts"] and len(shown) == row["examples"]
+    heading = block.find_element(By.TAG_NAME, "h3").text
+    assert ("base solved" if row["base_passed"] else "base failed") in heading
+    assert (f"tt-si {'solved' if row['variant_passed'] else 'failed'}") in heading
+    shot(browser, "ttsi")
 
 
 def test_a_running_trajectory_page_follows_the_steps_as_they_are_committed(site, viewer, browser):

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from agents.types import LLM, Messages
@@ -102,6 +103,12 @@ class InputResult:
     """Fitting and removing the temporary LoRA."""
     answer_seconds: float = 0.0
     """Answering with the adapted model (or the longer context)."""
+    base_answer: str = ""
+    """The base model's greedy reply."""
+    variant_answer: str = ""
+    """The variant's reply (the base reply where it kept it)."""
+    example_texts: tuple[str, ...] = ()
+    """The written examples that passed their own tests, as `task prompt -> solution` texts."""
 
     @property
     def adaptation_seconds(self) -> float:
@@ -561,13 +568,19 @@ def _one_input(
         base_passed=base_passed,
         variant_passed=base_passed,
         candidates=len(distinct),
+        base_answer=base_reply,
+        variant_answer=base_reply,
     )
     if not verdict.uncertain:
         return dict.fromkeys(variants, base)
     start = time.perf_counter()
     examples, written = synthesize_code_examples(writer, task, config, sandbox, system_prompt=messages[0]["content"])
     base = replace(
-        base, examples=len(examples), examples_written=written, synthesis_seconds=time.perf_counter() - start
+        base,
+        examples=len(examples),
+        examples_written=written,
+        synthesis_seconds=time.perf_counter() - start,
+        example_texts=tuple(f"{ex[1]['content']}\n---\n{ex[-1]['content']}" for ex in examples),
     )
     if not examples:
         log.info("%s: no written example passed its own tests; keeping the base answer", task.task_id)
@@ -606,8 +619,11 @@ def _answer_with_examples(
             answer_seconds = time.perf_counter() - start
             start = time.perf_counter()
         train_seconds += time.perf_counter() - start
-    passed = _grade(task, complete(reply.text), sandbox)
-    return replace(base, variant_passed=passed, train_seconds=train_seconds, answer_seconds=answer_seconds)
+    answer = complete(reply.text)
+    passed = _grade(task, answer, sandbox)
+    return replace(
+        base, variant_passed=passed, train_seconds=train_seconds, answer_seconds=answer_seconds, variant_answer=answer
+    )
 
 
 def ttsi_command(
@@ -657,6 +673,18 @@ def ttsi_command(
         suite, split = suite or "alfworld-like", split or "valid_unseen"
     else:
         suite, split = suite or "easy", split or "test"
+    config = TTSIConfig(  # checked before any model loads
+        variant=variant,
+        estimator=estimator,
+        tau=tau,
+        k=k,
+        num_candidates=num_candidates,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        lora_r=rank,
+        lora_alpha=alpha,
+        seed=seed,
+    )
     tasks = get_entry(env).load_tasks(suite, split, limit)
     if llm is None:
         from agents.llm import make_llm
@@ -669,18 +697,6 @@ def ttsi_command(
         backend = teacher_backend or "transformers"
         options = {"api_base": teacher_api_base} if teacher_api_base else {}
         teacher = make_llm(backend, teacher_model, **options)
-    config = TTSIConfig(
-        variant=variant,
-        estimator=estimator,
-        tau=tau,
-        k=k,
-        num_candidates=num_candidates,
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        lora_r=rank,
-        lora_alpha=alpha,
-        seed=seed,
-    )
     if env == "household":
         from training.ttsi_household import HouseholdTTSIConfig, household_ttsi_command
 
@@ -696,3 +712,23 @@ def ttsi_command(
         summary["per_input"] = [asdict(r) | {"adaptation_seconds": r.adaptation_seconds} for r in report.results]
     summary["suite"], summary["split"], summary["env"] = suite, split, env
     return summary
+
+
+REPORT_GLOB = "ttsi-*.json"
+"""The names `write_report` gives TT-SI reports in an output folder (the viewer lists them)."""
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write a `ttsi_command` report as `OUT/ttsi-<variant>-<env>-<time>.json` (to a temporary name first, so an
+    interrupted write leaves nothing half-written); returns its path."""
+    import json
+    import os
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"ttsi-{report.get('variant', 'tt-si')}-{report.get('env', 'code')}-{stamp}.json"
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

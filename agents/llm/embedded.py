@@ -78,8 +78,16 @@ def resolve_model(name: str) -> str:
     """A model name for transformers: the embedded alias becomes the converted folder; paths stay paths."""
     if name in EMBEDDED_ALIASES:
         return str(converted_model_dir())
-    if Path(name).exists():
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{name} is not a transformers model folder (no config.json); pass a folder written by "
+                "save_pretrained or a full fine-tune (`kintsugi warm-start --finetune full`)"
+            )
         return name
+    if path.exists():
+        raise ModelNotFoundError(f"{name} is a file, not a model folder; pass the folder that holds config.json")
     raise ModelNotFoundError(
         f"model {name!r} is neither the embedded 'smollm2' nor a local folder; models cannot be "
         "downloaded here, so pass a path to a saved transformers model"

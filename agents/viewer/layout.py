@@ -50,7 +50,7 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def page(title: str, body: str, *, live: bool = False, has_learning: bool = True) -> str:
+def page(title: str, body: str, *, live: bool = False, has_learning: bool = True, has_ttsi: bool = False) -> str:
     """A whole page; `live` makes it reload itself every `REFRESH_SECONDS` (for work still running)."""
     refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if live else ""
     banner = (
@@ -62,6 +62,8 @@ def page(title: str, body: str, *, live: bool = False, has_learning: bool = True
     nav += '<a href="adapters.html">adapters</a><a href="trees.html">trees</a>'
     if has_learning:
         nav += '<a href="learning.html">learning</a>'
+    if has_ttsi:
+        nav += '<a href="ttsi.html">tt-si</a>'
     return (
         f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<title>{esc(title)}</title>"
         f"<style>{_CSS}</style></head><body><header>{nav}</header><main><h1>{esc(title)}</h1>{banner}{body}"

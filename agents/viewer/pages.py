@@ -28,9 +28,12 @@ from agents.viewer.layout import (
     when,
 )
 from agents.viewer.svg import Axes, Point, Series, line_plot
+from training.ttsi import REPORT_GLOB
 
 LEARNING_FILE = "learning.json"
 """Where `benchmarks/learning.py` writes its study, beside the store."""
+TTSI_GLOB = REPORT_GLOB
+"""TT-SI reports beside the store (`kintsugi tt-si --out OUT` writes them)."""
 
 
 class PageNotFound(LookupError):
@@ -43,7 +46,11 @@ def _learning(out: Path) -> Path | None:
 
 
 def _page(out: Path, title: str, body: str, *, live: bool = False) -> str:
-    return page(title, body, live=live, has_learning=_learning(out) is not None)
+    return page(title, body, live=live, has_learning=_learning(out) is not None, has_ttsi=bool(_ttsi_reports(out)))
+
+
+def _ttsi_reports(out: Path) -> list[Path]:
+    return sorted(out.glob(TTSI_GLOB))
 
 
 def _get_run(store: Store, run_id: str) -> dict[str, Any]:
@@ -574,3 +581,57 @@ def _iteration_table(name: str, iterations: list[dict[str, Any]]) -> str:
 
 def _interval(ci: Any) -> str:
     return f"{ci[0]:.3f}-{ci[1]:.3f}" if _is_interval(ci) else ""
+
+
+# test-time self-improvement ---------------------------------------------------------------------------------------
+def ttsi_page(store: Store, out: Path) -> str:
+    """Every TT-SI report beside the store: base vs variant, and for each uncertain input the examples written and
+    the answer before and after."""
+    reports = _ttsi_reports(out)
+    if not reports:
+        raise PageNotFound(f"no TT-SI report in {out} (`kintsugi tt-si --out {out}` writes one)")
+    parts = []
+    for path in reports:
+        try:
+            report = json.loads(path.read_text())
+            summary = {
+                "variant": report["variant"],
+                "env": report.get("env"),
+                "suite / split": f"{report.get('suite')} / {report.get('split')}",
+                "inputs": report["inputs"],
+                "base": Html(rate(report["base"]["passed"], report["base"]["n"], report["base"]["ci95"])),
+                report["variant"]: Html(
+                    rate(report["adapted"]["passed"], report["adapted"]["n"], report["adapted"]["ci95"])
+                ),
+                "judged uncertain": report.get("uncertain_share"),
+            }
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            parts.append(f"<h2>{esc(path.name)}</h2><p class='error'>not a TT-SI report ({esc(exc)})</p>")
+            continue
+        rows = [r for r in report.get("per_input") or [] if r.get("uncertain")]
+        block = [f'<section class="ttsi" id="{esc(path.stem)}"><h2>{esc(path.name)}</h2>', kv_table(summary)]
+        block.append(f"<p>{len(rows)} uncertain inputs (adapted to); confident inputs keep the base answer.</p>")
+        for r in rows:
+            if "base_answer" not in r:  # a per-step (household) row: show what it holds
+                block.append(kv_table(r))
+                continue
+            before, after = _verdict(r.get("base_passed")), _verdict(r.get("variant_passed"))
+            examples = "".join(f"<li><pre>{esc(e)}</pre></li>" for e in r.get("example_texts") or [])
+            block.append(
+                f'<div class="ttsi-input" data-task="{esc(r["task_id"])}"><h3>{esc(r["task_id"])} — confidence '
+                f"{number(r.get('confidence'))}: base {before} -> {esc(report['variant'])} {after}</h3>"
+                f"<details><summary>{r.get('examples', 0)} examples kept of {r.get('examples_written', 0)} "
+                f"written</summary><ol>{examples}</ol></details>"
+                + table(
+                    ["base answer", f"{report['variant']} answer"],
+                    [
+                        [
+                            f'<pre class="before">{esc(r.get("base_answer"))}</pre>',
+                            f'<pre class="after">{esc(r.get("variant_answer"))}</pre>',
+                        ]
+                    ],
+                )
+                + "</div>"
+            )
+        parts.append("".join(block) + "</section>")
+    return _page(out, "Test-time self-improvement", "".join(parts))

@@ -54,6 +54,7 @@ def render(store_path: Path, name: str) -> str:
             "trees": pages.trees_page,
             "adapters": pages.adapters_page,
             "learning": pages.learning_page,
+            "ttsi": pages.ttsi_page,
         }
         if stem in fixed:
             return fixed[stem](store, out)
@@ -81,6 +82,8 @@ def page_names(store_path: Path) -> Iterator[str]:
     yield from ("index.html", "trees.html", "adapters.html")
     if (out / pages.LEARNING_FILE).is_file():
         yield "learning.html"
+    if any(out.glob(pages.TTSI_GLOB)):
+        yield "ttsi.html"
     with open_store(store_path) as store:
         runs = [r["id"] for r in store.runs()]
         trajs = [r[0] for r in store.db.execute("SELECT id FROM trajectories ORDER BY created")]

@@ -152,12 +152,13 @@ def line_plot(series: Sequence[Series], axes: Axes) -> str:
                 f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius}" fill="{colour}"><title>{esc(tip)}</title></circle>'
             )
         parts.append("</g>")
+    legend_x = w - right - 24 - 6.5 * max((len(s.name) for s in series), default=0)  # top right, clear of the axis
     for i, s in enumerate(series):
         colour = s.colour or COLOURS[i % len(COLOURS)]
         y = top + 6 + 16 * i
         parts.append(
-            f'<rect x="{left + 10}" y="{y}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{left + 26}" y="{y + 9}" class="legend">{esc(s.name)}</text>'
+            f'<rect x="{legend_x:.1f}" y="{y}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 16:.1f}" y="{y + 9}" class="legend">{esc(s.name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

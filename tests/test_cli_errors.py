@@ -1,0 +1,89 @@
+"""Every command against each class of bad input: exit code 2, one line that says what was wrong, no traceback.
+
+This table is where a new command gets its cases. Each case runs the real CLI in its own process; none of them
+should get as far as loading a model (the checks come first), so the whole table takes seconds per case.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bad-input")
+    (d / "notstore").mkdir()
+    (d / "notstore" / "kintsugi.db").write_text("this is not SQLite")
+    (d / "notamodel").mkdir()
+    (d / "broken.jsonl").write_text('{"messages": [\n')
+    (d / "wrong-columns.jsonl").write_text('{"foo": 1}\n')
+    whole = gzip.compress(b'{"messages": [{"role": "user", "content": "hi"}]}\n' * 50)
+    (d / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (d / "not-gzip.jsonl.gz").write_text('{"messages": []}\n')
+    from agents.store import Store
+
+    Store(d / "store" / "kintsugi.db").close()  # an empty but real store
+    return {"dir": d}
+
+
+@pytest.fixture(scope="module")
+def taken_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+# (case id, argv with {d} for the temporary folder and {port} for a port in use, what the one line must say)
+CASES = [
+    ("unknown-command", "bogus-command", "No such command 'bogus-command'"),
+    ("zero-samples", "run --samples 0 --out {d}/o", "Invalid value for '--samples'"),
+    ("negative-limit", "run --limit -3 --out {d}/o", "Invalid value for '--limit'"),
+    ("nan-temperature", "run --temperature nan --out {d}/o", "Invalid value for '--temperature'"),
+    ("unknown-env", "run --env nope --limit 1 --out {d}/o", "unknown environment 'nope'"),
+    ("unknown-suite", "run --env code --suite nope --limit 1 --out {d}/o", "unknown suite 'nope'"),
+    ("unknown-split", "run --env code --split nope --limit 1 --out {d}/o", "split 'nope' not in"),
+    ("missing-task-file", "run --env code --suite {d}/missing.jsonl --out {d}/o", "does not exist"),
+    ("task-file-wrong-columns", "run --env code --suite {d}/wrong-columns.jsonl --out {d}/o", "missing or non-string"),
+    ("store-not-sqlite-run", "run --env code --limit 1 --out {d}/notstore", "is not a Kintsugi store"),
+    ("store-not-sqlite-runs", "runs {d}/notstore", "is not a Kintsugi store"),
+    ("store-not-sqlite-export", "export {d}/notstore --format jsonl", "is not a Kintsugi store"),
+    ("store-not-sqlite-tree", "tree show nope --out {d}/notstore", "is not a Kintsugi store"),
+    ("store-missing-runs", "runs {d}/nowhere", "no store at"),
+    ("model-not-a-model", "run --env code --model {d}/notamodel --limit 1 --out {d}/o", "not a transformers model"),
+    ("adapter-not-an-adapter", "run --env code --adapter {d}/notamodel --limit 1 --out {d}/o", "not a PEFT adapter"),
+    ("train-missing-data", "train sft --data {d}/missing.jsonl --out {d}/a", "does not exist"),
+    ("train-malformed-jsonl", "train sft --data {d}/broken.jsonl --out {d}/a", "not valid JSON"),
+    ("train-truncated-gzip", "train sft --data {d}/truncated.jsonl.gz --out {d}/a", "cannot read"),
+    ("train-not-gzip", "train sft --data {d}/not-gzip.jsonl.gz --out {d}/a", "Not a gzipped file"),
+    ("train-wrong-columns", "train sft --data {d}/wrong-columns.jsonl --out {d}/a", "has columns foo"),
+    ("train-unknown-kind", "train bogus --data {d}/wrong-columns.jsonl --out {d}/a", "unknown training kind"),
+    ("tt-si-unknown-estimator", "tt-si --estimator bogus --limit 1", "unknown uncertainty estimator 'bogus'"),
+    ("tt-si-unknown-variant", "tt-si --variant bogus --limit 1", "unknown TT-SI variant 'bogus'"),
+    ("self-train-unknown-method", "self-train --method bogus --out {d}/s", "unknown method 'bogus'"),
+    ("warm-start-unknown-suite", "warm-start --env code --suite nope --out {d}/w", "unknown suite 'nope'"),
+    ("grade-missing-problems", "grade {d}/missing.jsonl {d}/missing2.jsonl", "does not exist"),
+    ("export-unknown-format", "export {d}/notstore --format bogus", "unknown format 'bogus'"),
+    ("serve-port-in-use", "serve --port {port}", "cannot listen on 127.0.0.1:{port}"),
+    ("view-missing-store", "view {d}/nowhere", "no store at"),
+    ("view-port-in-use", "view {d}/store --port {port}", "cannot listen on 127.0.0.1:{port}"),
+    ("view-not-a-store", "view {d}/notstore", "is not a Kintsugi store"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_code_2(files, taken_port, argv, message):
+    fill = {"d": files["dir"], "port": taken_port}
+    args = argv.format(**fill).split()
+    done = subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and message.format(**fill) in lines[0], lines[0]
