@@ -78,6 +78,7 @@ def _store_path(location: Path) -> Path:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     env: str = typer.Option("code", help="Environment: code or household."),
     suite: str = typer.Option(None, help="Task suite: easy, humaneval, or a HumanEval-format .jsonl[.gz] path."),
     split: str = typer.Option(None, help="Split of the suite (e.g. train, test); all tasks when omitted."),
@@ -107,10 +108,6 @@ def run(
     from environments.base import get_entry
     from environments.code.tasks import TaskFileError
 
-    try:
-        entry = get_entry(env)
-    except KeyError as exc:
-        fail(str(exc.args[0]))
     store_path = _store_path(out_dir)
     store = _open_store(store_path)
     run_id = None
@@ -120,6 +117,7 @@ def run(
             fail(f"nothing to resume in {store_path}: every run there has finished (drop --resume to start one)")
         run_id = prior["id"]
         config = RunConfig.from_dict(prior["config"])
+        _refuse_contradictions(ctx, config, run_id)
         console.print(f"resuming {run_id}")
     else:
         config = RunConfig(
@@ -139,6 +137,10 @@ def run(
             adapter=adapter,
             prompt=prompt or _trained_prompt(adapter or model),
         )
+    try:
+        entry = get_entry(config.env)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
     try:
         entry.prompt(config.prompt)
         entry.load_tasks(config.suite, config.split, config.limit)
@@ -177,6 +179,23 @@ def run(
         out.print_json(json.dumps({"run_id": result.run_id, "store": str(result.store_path), **m}))
         return
     _print_metrics(result.run_id, result.store_path, m)
+
+
+def _refuse_contradictions(ctx: typer.Context, stored: Any, run_id: str) -> None:
+    """On --resume the stored config rules: a flag typed on the command line that says otherwise is an error."""
+    from dataclasses import fields
+
+    for f in fields(stored):
+        if f.name not in ctx.params:
+            continue
+        source = ctx.get_parameter_source(f.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        given, kept = ctx.params[f.name], getattr(stored, f.name)
+        if given != kept:
+            flag = "--" + f.name.replace("_", "-")
+            fail(f"{flag} {given} contradicts run {run_id}, which was started with {kept!r}; drop {flag} to resume "
+                 "it, or start a new run without --resume")  # fmt: skip
 
 
 def _open_store(path: Path) -> Any:
@@ -1025,7 +1044,7 @@ def tt_si(
     tau: float = typer.Option(0.5, min=0.0, max=1.0, help="Uncertain when the confidence estimate is below tau."),
     k: int = typer.Option(2, min=1, help="Similar training examples written per uncertain input."),
     variant: str = typer.Option("tt-si", help="tt-si (temporary LoRA), tt-d (a teacher writes), tt-icl (in context)."),
-    estimator: str = typer.Option("margin", help="margin (softmax of -NLL), agreement, or self-certainty."),
+    estimator: str = typer.Option("margin", help="margin (softmax of -NLL), agreement, or self_certainty."),
     limit: int = typer.Option(None, min=1, help="Use only the first N inputs."),
     teacher: str = typer.Option(None, help="Teacher model for tt-d; household: 'expert' (its default there)."),
     teacher_backend: str = typer.Option(None, help="Teacher backend: transformers or litellm."),

@@ -82,6 +82,26 @@ def test_household_episodes_run_through_the_same_agent(llm, tmp_path):
             assert all("\n" not in s.action for s in t.steps)
 
 
+def test_resume_reads_the_environment_from_the_store_not_the_command_line(tmp_path):
+    """`run --resume` without `--env household` resumes a household run (the CLI's default env is code)."""
+    from dataclasses import asdict
+
+    with Store(tmp_path / "kintsugi.db") as store:
+        run_id = store.create_run(
+            asdict(RunConfig(env="household", split="valid_unseen", limit=1, max_steps=2)), model="smollm2"
+        )
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "run", "--resume", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["run_id"] == run_id
+    with Store(tmp_path / "kintsugi.db") as store:
+        (traj,) = store.trajectories(run_id)
+        assert traj.env == "household" and traj.task_id == "valid_unseen/0000" and len(traj.steps) == 2
+        assert store.get_run(run_id)["status"] == "done"
+
+
 def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "run"
     args = [

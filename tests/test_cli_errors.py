@@ -29,6 +29,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
     from agents.store import Store
 
     Store(d / "store" / "kintsugi.db").close()  # an empty but real store
+    from dataclasses import asdict
+
+    from agents.runner import RunConfig
+
+    with Store(d / "unfinished" / "kintsugi.db") as store:  # a household run that stopped half-way
+        store.create_run(asdict(RunConfig(env="household", split="valid_unseen", limit=1)), model="smollm2")
     return {"dir": d}
 
 
@@ -71,6 +77,8 @@ CASES = [
     ("grade-missing-problems", "grade {d}/missing.jsonl {d}/missing2.jsonl", "does not exist"),
     ("export-unknown-format", "export {d}/notstore --format bogus", "unknown format 'bogus'"),
     ("serve-port-in-use", "serve --port {port}", "cannot listen on 127.0.0.1:{port}"),
+    ("resume-contradicting-env", "run --resume --env code --out {d}/unfinished", "--env code contradicts run"),
+    ("resume-nothing-to-resume", "run --resume --out {d}/store", "nothing to resume"),
     ("view-missing-store", "view {d}/nowhere", "no store at"),
     ("view-port-in-use", "view {d}/store --port {port}", "cannot listen on 127.0.0.1:{port}"),
     ("view-not-a-store", "view {d}/notstore", "is not a Kintsugi store"),
