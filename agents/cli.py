@@ -1083,15 +1083,10 @@ def tt_si(
     except (ValueError, TypeError, KeyError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     if out_dir is not None:
-        from agents.runner import STORE_NAME
-        from agents.store import Store
-        from training.ttsi import write_report
+        from training.ttsi import record_report
 
         try:
-            path = write_report(report, out_dir)
-            with Store(out_dir / STORE_NAME) as store:  # the run is listed with the others; the report holds the rows
-                run_id = store.create_run(report.get("config") or {}, kind="tt-si", model="smollm2")
-                store.finish_run(run_id, {**{k: v for k, v in report.items() if k != "per_input"}, "report": str(path)})
+            path, run_id = record_report(report, out_dir)
         except OSError as exc:
             fail(f"cannot write the report into {out_dir}: {exc}")
         console.print(f"report: {path} (run {run_id}; `kintsugi view {out_dir}` shows both)")

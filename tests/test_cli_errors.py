@@ -1,7 +1,8 @@
 """Every command against each class of bad input: exit code 2, one line that says what was wrong, no traceback.
 
-This table is where a new command gets its cases. Each case runs the real CLI in its own process; none of them
-should get as far as loading a model (the checks come first), so the whole table takes seconds per case.
+This table is where a new command gets its cases. Each case runs the CLI's entry point (`agents.cli.main`, what
+the `kintsugi` script calls) in this process with the case's argv; one case also runs it as its own process. None
+should get as far as loading a model: the checks come first.
 """
 
 from __future__ import annotations
@@ -85,13 +86,27 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_exit_code_2(files, taken_port, argv, message):
-    fill = {"d": files["dir"], "port": taken_port}
-    args = argv.format(**fill).split()
-    done = subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True, text=True, timeout=120)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-    assert "Traceback" not in done.stderr + done.stdout
+def _check(code: int, stdout: str, stderr: str, message: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2, (code, stderr[-2000:])
+    assert "Traceback" not in stderr + stdout
     assert len(lines) == 1, lines
-    assert lines[0].startswith("error: ") and message.format(**fill) in lines[0], lines[0]
+    assert lines[0].startswith("error: ") and message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_code_2(files, taken_port, argv, message, monkeypatch, capsys):
+    from agents.cli import main
+
+    fill = {"d": files["dir"], "port": taken_port}
+    monkeypatch.setattr(sys, "argv", ["kintsugi", *argv.format(**fill).split()])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    _check(exited.value.code, captured.out, captured.err, message.format(**fill))
+
+
+def test_the_installed_command_reports_the_same_way_in_its_own_process(files):
+    done = subprocess.run([sys.executable, "-m", "agents.cli", "runs", str(files["dir"] / "notstore")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    _check(done.returncode, done.stdout, done.stderr, "is not a Kintsugi store")

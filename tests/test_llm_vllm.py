@@ -185,9 +185,16 @@ def test_the_runner_keeps_episodes_in_flight_and_stores_what_lock_step_play_stor
 
 
 def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
-    (tmp_path / "not-a-model").mkdir()
-    server = VLLMServer(VLLMServerConfig(model=str(tmp_path / "not-a-model"), log_file=str(tmp_path / "v.log")))
-    with pytest.raises(VLLMServerError, match="exited with code"):
+    from agents.llm.embedded import ModelNotFoundError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):  # refused before any server starts
+        VLLMServer(VLLMServerConfig(model=str(tmp_path / "empty"), log_file=str(tmp_path / "v0.log"))).start()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"architectures": ["NoSuchModelForCausalLM"], "model_type": "nope"}')
+    server = VLLMServer(VLLMServerConfig(model=str(broken), log_file=str(tmp_path / "v.log")))
+    with pytest.raises(VLLMServerError, match="exited with code"):  # vLLM itself refuses it, and says where its log is
         server.start()
     assert not server.alive()
     assert Path(tmp_path / "v.log").read_text()

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -123,15 +120,12 @@ def site(llm, tmp_path_factory) -> dict[str, Any]:
     train = train_command("sft", data, out=out / "adapter", lr=1e-3, rank=4, alpha=8, target_modules="q_proj,v_proj",
                           batch_size=2, max_steps=6, registry=out)  # fmt: skip
     shutil.copy(ROOT / "tests/data/learning-ws100.json", out / "learning.json")
-    # tt-si through the CLI, which writes its report and records the run in the store; tau = 1: every input whose
-    # candidates differ is uncertain, so the one task here is adapted to
-    done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "tt-si", "--env", "code", "--suite", "easy", "--split", "test", "--limit",
-         "1", "--tau", "1.0", "--k", "1", "--epochs", "1", "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    (ttsi,) = out.glob("ttsi-*.json")
+    from training.ttsi import record_report, ttsi_command
+
+    # what `kintsugi tt-si --out OUT` does, on the loaded model; tau = 1: every input whose candidates differ is
+    # uncertain, so the one task here is adapted to
+    report = ttsi_command(env="code", suite="easy", split="test", limit=1, tau=1.0, k=1, epochs=1, llm=llm)
+    ttsi, _ = record_report(report, out)
     assert json.loads(ttsi.read_text())["per_input"][0]["uncertain"], ttsi.read_text()[:2000]
     return {"out": out, "db": db, "model_run": model_run, "expert_run": expert_run, "tree": tree_id,
             "revised": revised_id, "adapter": train.adapter_id, "ttsi": ttsi}  # fmt: skip
@@ -348,26 +342,3 @@ def test_static_export_opens_from_disk_and_links_work(site, browser, tmp_path):
         export_site(site["db"], tmp_path / "taken")
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
     export_site(site["db"], dest)  # an earlier export is replaced
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agents.cli", "view", *args], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
-
-
-def test_cli_refuses_bad_stores_and_a_taken_port_with_one_line(site, tmp_path):
-    (tmp_path / "kintsugi.db").write_text("not a database")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        cases = [
-            ((str(tmp_path / "missing"),), "no store at"),
-            ((str(tmp_path),), "is not a Kintsugi store"),
-            ((str(site["out"]), "--port", str(port)), f"cannot listen on 127.0.0.1:{port}"),
-        ]
-        for args, message in cases:
-            done = _cli(*args)
-            assert done.returncode == 2, done.stderr
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr

@@ -732,3 +732,16 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     tmp.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def record_report(report: dict[str, Any], out_dir: str | Path, model: str = "smollm2") -> tuple[Path, str]:
+    """`kintsugi tt-si --out OUT`: write the report (`write_report`) and list it in OUT's store as a finished run of
+    kind `tt-si` (its summary as metrics, the report's path under `report`); returns (report path, run id)."""
+    from agents.runner import STORE_NAME
+    from agents.store import Store
+
+    path = write_report(report, out_dir)
+    with Store(Path(out_dir) / STORE_NAME) as store:
+        run_id = store.create_run(report.get("config") or {}, kind="tt-si", model=model)
+        store.finish_run(run_id, {**{k: v for k, v in report.items() if k != "per_input"}, "report": str(path)})
+    return path, run_id
