@@ -430,7 +430,6 @@ def _serve_vllm(model: str, adapter: str | None, name: str | None, host: str, po
 
     served = name or "smollm2"
     modules = ((Path(adapter).name, adapter),) if adapter else ()
-    _check_port_free(host, port)
     server = VLLMServer(VLLMServerConfig(model=model, served_name=served, host=host, port=port, lora_modules=modules))
     console.print("starting vLLM (about a minute on 2 cores) ...")
     try:
@@ -590,11 +589,10 @@ def view(
     _setup_logging(verbose)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from agents.viewer.site import Viewer, ViewerError, export_site, open_store
+    from agents.viewer.site import Viewer, ViewerError, export_site
 
     store_path = _store_path(location)
     try:
-        open_store(store_path).close()
         if export is not None:
             progress = Progress(TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), console=console)
             with progress:

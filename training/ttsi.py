@@ -79,6 +79,13 @@ class TTSIConfig:
     seed: int = 0
     """Seed for sampling, data order and LoRA initialisation."""
 
+    def __post_init__(self) -> None:
+        """Refuse an unknown variant or estimator when the config is made, before any model loads."""
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown TT-SI variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown uncertainty estimator {self.estimator!r}; use one of {', '.join(ESTIMATORS)}")
+
 
 @dataclass(frozen=True)
 class InputResult:

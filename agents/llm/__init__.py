@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agents.types import LLM
@@ -16,6 +17,9 @@ def make_llm(
     """Build a backend by name: `transformers` (embedded default), `litellm` (any provider or server) or `vllm` (a vLLM
     server started on demand, CPU or GPU, `make setup-vllm`; `in_process=True`: vLLM inside this process, GPU only,
     `pip install 'kintsugi[vllm]'`)."""
+    if adapter and backend != "litellm" and not (Path(adapter) / "adapter_config.json").is_file():
+        # a local adapter folder (litellm names a served adapter instead): refused before any model loads
+        raise FileNotFoundError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
     if backend == "transformers":
         from agents.llm.transformers_backend import TransformersConfig, TransformersLLM
 

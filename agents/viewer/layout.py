@@ -50,7 +50,7 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def page(title: str, body: str, *, live: bool = False, has_learning: bool = True, has_ttsi: bool = False) -> str:
+def page(title: str, body: str, *, live: bool = False, has_learning: bool = False, has_ttsi: bool = False) -> str:
     """A whole page; `live` makes it reload itself every `REFRESH_SECONDS` (for work still running)."""
     refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if live else ""
     banner = (

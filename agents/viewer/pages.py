@@ -66,8 +66,6 @@ def index_page(store: Store, out: Path) -> str:
     runs = queries.run_summaries(store)
     rows, attrs = [], []
     for r in runs:
-        metrics = r["metrics"] or {}
-        ci = metrics.get("success_rate_ci95")
         status = esc(r["status"])
         rows.append(
             [
@@ -78,7 +76,9 @@ def index_page(store: Store, out: Path) -> str:
                 esc(r["model"]),
                 esc(r["adapter"] or ""),
                 esc(when(r["created"])),
-                rate(r["successes"], r["trajectories"], ci) if r["trajectories"] else '<span class="muted">-</span>',
+                rate(r["successes"], r["trajectories"], wilson_interval(r["successes"], r["trajectories"]))
+                if r["trajectories"]
+                else '<span class="muted">-</span>',
             ]
         )
         attrs.append(f'data-run="{esc(r["id"])}" data-kind="{esc(r["kind"])}"')

@@ -141,14 +141,10 @@ def adapters(store: Store) -> list[dict[str, Any]]:
 
 
 def trees(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
-    if not store.has_table("trees"):
-        return []
-    sql = "SELECT id, run_id, task_id, env, kind, parent_tree, success, nodes, created FROM trees"
-    args: tuple[Any, ...] = ()
-    if run_id is not None:
-        sql += " WHERE run_id = ?"
-        args = (run_id,)
-    return [dict(r) for r in store.db.execute(sql + " ORDER BY created, id", args)]
+    """`TreeStore.trees`, or nothing when no search ever wrote the trees table."""
+    from reflection.tree_store import TreeStore
+
+    return TreeStore(store).trees(run_id) if store.has_table("trees") else []
 
 
 def revisions_touching(store: Store, traj_id: str) -> list[dict[str, Any]]:
