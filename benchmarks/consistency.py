@@ -2,7 +2,7 @@
 
 On the same tasks: the greedy answer (baseline), a plain majority vote over greedy + sampled answers, the last
 answer of the greedy answer's blind reflection chain (no vote), and Re-ReST's reflection + self-consistency vote
-(`reflection/consistency.py`). Every choice is made without the tests; each chosen answer is then graded once.
+(`environments/code/consistency.py`). Every choice is made without the tests; each chosen answer is then graded once.
 
     .venv/bin/python benchmarks/consistency.py --limit 32 --rounds 2 --samples 4
 
@@ -30,8 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from agents.llm import make_llm
+    from environments.code.consistency import ConsistencyConfig, evaluate_consistency, summarize_consistency
     from environments.code.tasks import load_code_tasks
-    from reflection.consistency import ConsistencyConfig, evaluate_consistency, summarize_consistency
     from sandboxes import make_sandbox
 
     llm = make_llm("transformers", "smollm2")

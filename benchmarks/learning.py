@@ -230,8 +230,8 @@ class Study:
             from agents.llm import make_llm
             from agents.metrics import auroc
             from environments.base import get_entry
+            from environments.household.ttsi import HouseholdTTSIConfig, run_household_ttsi_variants
             from training.ttsi import TTSIConfig
-            from training.ttsi_household import HouseholdTTSIConfig, run_household_ttsi_variants
 
             c = self.config
             llm = make_llm("transformers", self.results["warm"]["weights"], num_threads=2)
@@ -272,7 +272,8 @@ class Study:
             from agents.llm import make_llm
             from agents.metrics import auroc
             from environments.base import get_entry
-            from training.ttsi import TTSIConfig, run_ttsi
+            from environments.code.ttsi import run_ttsi
+            from training.ttsi import TTSIConfig
 
             c = self.config
             llm = make_llm("transformers", "smollm2", num_threads=2)
@@ -529,7 +530,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--resume",
         action="store_true",
         help="Continue the latest study in OUT (with "
-        "--rest-iterations N a finished ReST part runs the iterations it lacks).",
+        "--rest-iterations N a finished ReST part runs the iterations it lacks; with --parts, run those parts "
+        "on it).",
     )
     parser.add_argument(
         "--parts", default=None, help=f"Comma-separated parts (default all: {','.join(StudyConfig.parts)})."
@@ -547,6 +549,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    unknown = [p for p in (args.parts or "").split(",") if p.strip() and p.strip() not in StudyConfig.parts]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(StudyConfig.parts)}")
     out = args.out or Path("runs/learning-quick" if args.quick else "runs/learning")
     config = replace(QUICK if args.quick else StudyConfig(), backend=args.backend, warm_run=args.warm_run)
     if args.rest_iterations is not None:
@@ -565,6 +570,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in prior["config"].items()})
         if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
             config = replace(config, rest_iterations=args.rest_iterations)
+        if args.parts:  # more parts on the same study; the finished ones are read back, not redone
+            wanted = set(config.parts) | {p.strip() for p in args.parts.split(",") if p.strip()}
+            config = replace(config, parts=tuple(p for p in StudyConfig.parts if p in wanted))
     study = Study(out, config, run_id)
     summary = study.run()
     print((out / "learning.md").read_text(encoding="utf-8"))

@@ -55,7 +55,8 @@ def main() -> None:
 
     from agents.llm import make_llm
     from environments.code.tasks import load_code_tasks
-    from training.ttsi import TTSIConfig, run_ttsi_variants
+    from environments.code.ttsi import run_ttsi_variants
+    from training.ttsi import TTSIConfig
 
     print(f"how: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     started = time.perf_counter()
@@ -103,8 +104,8 @@ def main() -> None:
 def household_main(args: argparse.Namespace) -> None:
     from agents.llm import make_llm
     from environments.household import load_tasks
+    from environments.household.ttsi import HouseholdTTSIConfig, run_household_ttsi_variants
     from training.ttsi import TTSIConfig
-    from training.ttsi_household import HouseholdTTSIConfig, run_household_ttsi_variants
 
     print(f"how: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     started = time.perf_counter()

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
+class EnvInputError(Exception):
+    """An environment's error that means the user's input or machine was wrong (a malformed file, a missing optional
+    package): the CLI reports it as one line, never a traceback. Environments' own error classes subclass it."""
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task an environment can be reset to: what the agent is asked and how it is judged."""
@@ -103,6 +108,19 @@ class EnvEntry:
     """The environment's demonstrator (behaviour cloning, warm start), when it has one."""
     resources: Callable[[], dict[str, Any]] = dict
     """Shared resources its episodes use (e.g. `{"sandbox": ...}`), made once per job; each has `close()`."""
+    default_suite: str | None = None
+    """The suite used when none is named (what `load_tasks(None, ...)` loads)."""
+    max_steps: int | None = 50
+    """Steps per episode by default (None: one step per allowed attempt, the runner's `max_attempts`)."""
+    oracle: Callable[[Any], str | None] | None = None
+    """The next reply from a live episode's current state (tree search's expert rollouts and repairs), if any."""
+    thought_prefix: str | None = None
+    """How a thought is sent as its own action (household: `think: `); None where thoughts go inline in a reply."""
+    ttsi: str | None = None
+    """`module:function` of the environment's test-time self-improvement (`training.ttsi.EnvTTSI`), if it has one."""
+    consistency: str | None = None
+    """Module of its reflection + self-consistency vote at inference (`evaluate_consistency`, `summarize_consistency`,
+    `ConsistencyConfig`), where answers can be compared without ground truth (code: by running them)."""
 
     def prompt(self, name: str | None = None) -> PromptProfile:
         """The prompt profile `name` (None or `default`: the environment's own); ValueError naming the known ones."""
@@ -117,8 +135,39 @@ class EnvEntry:
     def prompt_names(self) -> tuple[str, ...]:
         return (DEFAULT_PROMPT, *self.prompts)
 
+    def resolved_max_steps(self, max_attempts: int) -> int:
+        """Steps per episode when none are asked for."""
+        return max_attempts if self.max_steps is None else self.max_steps
+
+    def ability(self, name: str) -> Any:
+        """The object a `module:attribute` (or module) ability names, imported on first use; ValueError when the
+        environment does not have it."""
+        import importlib
+
+        target = getattr(self, name)
+        if target is None:
+            raise ValueError(f"the {self.name} environment has no {name} ability")
+        module, _, attribute = target.partition(":")
+        loaded = importlib.import_module(module)
+        return getattr(loaded, attribute) if attribute else loaded
+
 
 _REGISTRY: dict[str, EnvEntry] = {}
+
+GYM_NAMESPACE = "kintsugi"
+"""The gymnasium namespace of Kintsugi's environments (`environments.gym` registers them)."""
+
+
+def gym_id(name: str) -> str:
+    """The gymnasium id of the Kintsugi environment `name` (`kintsugi/<name>-v0`)."""
+    return f"{GYM_NAMESPACE}/{name}-v0"
+
+
+PLUGIN_GROUP = "kintsugi.environments"
+"""The entry-point group third-party environments register through: each entry point names an `EnvEntry`, or a
+callable returning one, or a module that calls `register` when imported."""
+
+_plugins_loaded = False
 
 
 def register(entry: EnvEntry) -> None:
@@ -126,10 +175,33 @@ def register(entry: EnvEntry) -> None:
     _REGISTRY[entry.name] = entry
 
 
-def get_entry(name: str) -> EnvEntry:
-    """The registered environment `name`; raises KeyError naming the known ones."""
+def _load() -> None:
+    """Register the built-in environments, then the plug-ins of installed packages (once)."""
+    global _plugins_loaded
     import environments  # noqa: F401  (registers the built-in environments)
 
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            loaded = point.load()
+        except Exception as exc:  # a broken plug-in must not take the built-in environments down with it
+            import logging
+
+            logging.getLogger(__name__).warning("environment plug-in %s failed to load: %s", point.value, exc)
+            continue
+        if callable(loaded) and not isinstance(loaded, EnvEntry):
+            loaded = loaded()
+        if isinstance(loaded, EnvEntry):
+            register(loaded)
+
+
+def get_entry(name: str) -> EnvEntry:
+    """The registered environment `name`; raises KeyError naming the known ones."""
+    _load()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -138,6 +210,6 @@ def get_entry(name: str) -> EnvEntry:
 
 
 def registered() -> list[str]:
-    import environments  # noqa: F401
-
+    """Names of every registered environment (built-in and plug-ins), sorted."""
+    _load()
     return sorted(_REGISTRY)

@@ -7,8 +7,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from environments.base import EnvInputError
 
-class TaskFileError(ValueError):
+
+class TaskFileError(EnvInputError, ValueError):
     """A task file is missing or malformed; the message names the file, line and fix."""
 
 

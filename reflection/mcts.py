@@ -250,20 +250,6 @@ class CountingLLM:
 Expert = Callable[[Environment], "str | None"]
 
 
-def env_expert(env_name: str) -> Expert | None:
-    """The environment's oracle policy (next action from the live env state), where it has one."""
-    if env_name == "household":
-        from environments.household import expert_action
-
-        return expert_action  # type: ignore[return-value]
-    return None
-
-
-def thought_prefix(env_name: str) -> str | None:
-    """How a thought is sent as an action in this env (`think: `), or None where thoughts go inline in a reply."""
-    return "think: " if env_name == "household" else None
-
-
 class EnvDriver:
     """Moves one environment between tree nodes: restores snapshots where it can, else resets and replays."""
 
@@ -398,7 +384,7 @@ class MCTS:
         self.llm = llm
         self.entry = entry
         self.config = config
-        self.expert = expert if expert is not None else env_expert(entry.name)
+        self.expert = expert if expert is not None else entry.oracle
         if config.rollout == "expert" and self.expert is None:
             raise ValueError(f"rollout='expert' needs an expert; environment {entry.name!r} has none")
 

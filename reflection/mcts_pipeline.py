@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.store import Store, new_id
 from agents.types import LLM
-from environments.base import get_entry
+from environments.base import EnvEntry, TaskSpec, get_entry
 from reflection.mcts import MCTS, CountingLLM, MCTSConfig
 from reflection.revision import Reviser, RevisionConfig, export_records, write_records
 from reflection.tree_store import TreeStore
@@ -107,16 +107,30 @@ def search_and_revise(
     resources: dict[str, Any] | None = None,
     on_task: Callable[[TaskReport], None] | None = None,
 ) -> SearchReport:
-    """Search every task of `config`, revise each tree, store everything; writes the JSONL records into `out_dir`."""
-    from agents.runner import trajectory_seed
-
+    """Search every task of `config`, revise each tree, store everything; writes the JSONL records into `out_dir`.
+    `resources`: shared resources for the episodes (None: the environment's own, made here and closed after)."""
     entry = get_entry(config.env)
     tasks = entry.load_tasks(config.suite, config.split, config.limit)
-    resources = dict(resources or {})
-    if config.env == "code" and "sandbox" not in resources:
-        from sandboxes import make_sandbox
+    owned = entry.resources() if resources is None else {}  # the environment's own (a sandbox), closed at the end
+    try:
+        return _search_tasks(llm, store, config, entry, tasks, resources or owned, out_dir, on_task)
+    finally:
+        for resource in owned.values():
+            resource.close()
 
-        resources["sandbox"] = make_sandbox("local")
+
+def _search_tasks(
+    llm: LLM,
+    store: Store,
+    config: SearchConfig,
+    entry: EnvEntry,
+    tasks: list[TaskSpec],
+    resources: dict[str, Any],
+    out_dir: Path | None,
+    on_task: Callable[[TaskReport], None] | None,
+) -> SearchReport:
+    from agents.runner import trajectory_seed
+
     counter = CountingLLM(llm)
     run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
     trees = TreeStore(store)

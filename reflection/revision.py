@@ -22,7 +22,7 @@ from agents.store import Store, new_id
 from agents.types import LLM, Messages, Source, Step, Trajectory
 from environments.base import EnvEntry, Environment
 from reflection.first_error import PathStep, find_first_error
-from reflection.mcts import MCTS, Expert, MCTSConfig, Node, Tree, env_expert, thought_prefix
+from reflection.mcts import MCTS, Expert, MCTSConfig, Node, Tree
 from reflection.tree_store import RevisionRow, TreeStore
 
 RESOLVERS = ("none", "mcts", "expert", "mcts+expert")
@@ -275,8 +275,8 @@ class Reviser:
         self.make_env = make_env
         self.config = config
         self.search = search
-        self.expert = expert if expert is not None else env_expert(entry.name)
-        self.think = thought_prefix(entry.name)
+        self.expert = expert if expert is not None else entry.oracle
+        self.think = entry.thought_prefix
 
     def revise(
         self, tree: Tree, *, store: Store | None = None, run_id: str | None = None, calls: Callable[[], int] = int

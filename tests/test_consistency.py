@@ -6,7 +6,7 @@ import pytest
 
 from agents.types import Completion
 from environments.base import TaskSpec
-from reflection.consistency import (
+from environments.code.consistency import (
     Candidate,
     ConsistencyConfig,
     behaviour,
@@ -184,7 +184,7 @@ def test_candidates_are_first_answer_blind_reflections_then_samples_and_reflecti
 
 
 def test_household_and_non_code_tasks_are_refused(sandbox):
-    with pytest.raises(ValueError, match="household environment has no final answer"):
+    with pytest.raises(ValueError, match="household environment has no self-consistency vote"):
         SelfTrainConfig(env="household", consistency_eval=True)
     SelfTrainConfig(env="household")  # without the vote it is fine
     chore = TaskSpec("h/1", "put a mug on the table", {"goal": "mug on table"})
@@ -219,7 +219,7 @@ def test_household_consistency_eval_is_one_clear_cli_error(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "household environment has no final answer to vote on" in " ".join(proc.stderr.split())
+    assert "household environment has no self-consistency vote" in " ".join(proc.stderr.split())
 
 
 class _StubCoder:

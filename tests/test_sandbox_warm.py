@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import sandboxes.warm as warm
-from agents.grade import grade_samples
+from environments.code.grade import grade_samples
 from environments.code.tasks import humaneval_path
 from sandboxes import ExecResult, Limits, LocalSandbox, Sandbox, WarmPool, make_sandbox
 from sandboxes.local import TRUNCATION_MARKER

@@ -9,18 +9,7 @@ import pytest
 
 from agents.types import CandidateScore, Completion, Messages
 from environments.household import INSTRUCTIONS, HouseholdEnv, load_tasks, parse_action
-from training.household_examples import (
-    SYNTH_SYSTEM,
-    ExpertWriter,
-    ModelWriter,
-    expert_examples,
-    parse_written_example,
-    situation_of,
-    valid_command,
-    writer_for,
-)
-from training.ttsi import TTSIConfig
-from training.ttsi_household import (
+from environments.household.ttsi import (
     EpisodeResult,
     HouseholdTTSIConfig,
     HouseholdTTSIReport,
@@ -31,6 +20,17 @@ from training.ttsi_household import (
     play_episode,
     run_household_ttsi_variants,
 )
+from environments.household.ttsi_examples import (
+    SYNTH_SYSTEM,
+    ExpertWriter,
+    ModelWriter,
+    expert_examples,
+    parse_written_example,
+    situation_of,
+    valid_command,
+    writer_for,
+)
+from training.ttsi import TTSIConfig, TTSIOptions
 from training.uncertainty import margin
 
 TASK = load_tasks(None, "valid_unseen", 1)[0]
@@ -242,8 +242,9 @@ def test_tt_si_command_runs_the_household_env_per_step():
     from training.ttsi import ttsi_command
 
     summary = ttsi_command(
-        env="household", variant="tt-icl", teacher_model="expert", limit=1, max_steps=2, max_adaptations=1,
-        tau=0.9, llm=ScriptedLLM(openings=2),  # the few-shot prefix holds one more opening
+        env="household", variant="tt-icl", teacher_model="expert", limit=1,
+        options=TTSIOptions(max_steps=2, max_adaptations=1), tau=0.9,
+        llm=ScriptedLLM(openings=2),  # the few-shot prefix holds one more opening
     )  # fmt: skip
     assert (summary["env"], summary["split"], summary["suite"], summary["inputs"]) == (
         "household", "valid_unseen", "alfworld-like", 1,

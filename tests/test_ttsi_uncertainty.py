@@ -9,7 +9,8 @@ import pytest
 
 from agents.types import CandidateScore, Completion, Messages
 from environments.base import TaskSpec
-from training.ttsi import SYNTH_SYSTEM, InputResult, TTSIConfig, TTSIReport, normalize_code, parse_synthetic, run_ttsi
+from environments.code.ttsi import SYNTH_SYSTEM, normalize_code, parse_synthetic, run_ttsi
+from training.ttsi import InputResult, TTSIConfig, TTSIReport
 from training.uncertainty import agreement, judge, margin, self_certainty, softmax_neg_nll
 
 

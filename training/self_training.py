@@ -107,10 +107,10 @@ class SelfTrainConfig:
             raise ValueError("a full fine-tune trains a model, not an adapter: merge the base adapter or use lora")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
-        if self.consistency_eval and self.env != "code":
+        if self.consistency_eval and get_entry(self.env).consistency is None:
             raise ValueError(
-                f"the consistency evaluation votes on code answers by running them on the task's example calls; "
-                f"the {self.env} environment has no final answer to vote on (use the Reflexion evaluation there)"
+                f"the {self.env} environment has no self-consistency vote (its answers cannot be compared without "
+                "ground truth); use the Reflexion evaluation there"
             )
 
 
@@ -295,9 +295,7 @@ class SelfTrainer:
 
     def _consistency(self, iteration: int, llm: LLM, eval_run: str) -> dict[str, Any]:
         """Vote without ground truth on the held-out tasks; the greedy evaluation's replies are the first answers."""
-        from reflection.consistency import ConsistencyConfig, evaluate_consistency, summarize_consistency
-        from sandboxes import make_sandbox
-
+        vote = self.entry.ability("consistency")
         c = self.config
         tasks = self.entry.load_tasks(c.suite, self.eval_split, c.eval_limit)
         first = {
@@ -305,18 +303,21 @@ class SelfTrainer:
             for t in self.store.trajectories(eval_run, status="done", source=Source.SAMPLED)
             if t.steps
         }
-        config = ConsistencyConfig(
+        config = vote.ConsistencyConfig(
             rounds=c.consistency_rounds, samples=c.consistency_samples, max_tokens=c.max_tokens, seed=c.seed
         )
-        sandbox = make_sandbox("local")
+        resources = self.entry.resources()  # what its episodes use (code: a sandbox runs the candidates)
         try:
-            outcomes = evaluate_consistency(llm, tasks, sandbox, config, first=first, on_progress=self.on_progress)
+            outcomes = vote.evaluate_consistency(
+                llm, tasks, config=config, first=first, on_progress=self.on_progress, **resources
+            )
         finally:
-            sandbox.close()
+            for resource in resources.values():
+                resource.close()
         path = self.out_dir / f"iter{iteration}" / "consistency.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in outcomes), encoding="utf-8")
-        return summarize_consistency(outcomes) | {"details": str(path)}
+        return vote.summarize_consistency(outcomes) | {"details": str(path)}
 
     def _consistency_eval(self, iteration: int, llm: LLM, eval_stage: dict[str, Any]) -> dict[str, Any] | None:
         if not self.config.consistency_eval:

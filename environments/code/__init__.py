@@ -50,6 +50,10 @@ register(
         eval_split="test",
         expert=expert_replies,
         resources=code_resources,
+        default_suite="easy",
+        max_steps=None,
+        ttsi="environments.code.ttsi:code_ttsi",
+        consistency="environments.code.consistency",
     )
 )
 

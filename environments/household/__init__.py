@@ -38,6 +38,11 @@ register(
         eval_split="valid_unseen",
         prompts={"compact": PromptProfile(COMPACT_INSTRUCTIONS)},
         expert=expert_replies,
+        default_suite=SUITE,
+        max_steps=50,
+        oracle=expert_action,
+        thought_prefix="think: ",
+        ttsi="environments.household.ttsi:household_ttsi",
     )
 )
 

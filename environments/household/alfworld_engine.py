@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from environments.base import TaskSpec
+from environments.base import EnvInputError, TaskSpec
 from environments.household.env import THINK_REPLY, normalize
 from environments.household.generate import build_world
 from environments.household.vocab import CLEANABLE, COOLABLE, HEATABLE, LAMPS, OPENABLE
@@ -50,7 +50,7 @@ _ALFRED_TASK_TYPE = {
 """ALFWorld's task type names -> Kintsugi's (the other two are spelled the same)."""
 
 
-class AlfworldMissingError(ImportError):
+class AlfworldMissingError(EnvInputError, ImportError):
     """`alfworld` (and with it `textworld[pddl]`) is not installed."""
 
 

@@ -25,13 +25,11 @@ from environments.household.generate import SPLIT_SIZES, make_task
 from environments.household.prompts import INSTRUCTIONS, demo_task, parse_action
 from environments.household.vocab import LAMPS, OPENABLE, ROOMS, TASK_TYPES, TOOL_FOR
 from environments.household.world import NOTHING, WELCOME
-from training.ttsi import TTSIConfig
+from training.ttsi import EXPERT_TEACHER, TTSIConfig
 
 EXPERTS = ("demo", "oracle")
 """`demo`: searches like an agent that does not know where things are, with ReAct thoughts (as the few-shot
 episodes); `oracle`: reads the true state and goes straight to the objects."""
-EXPERT_TEACHER = "expert"
-"""The `teacher` value that makes the environment's expert write the examples."""
 SYNTH_SYSTEM = "You write training examples for a household agent: a situation and the right next command."
 _UNINFORMATIVE = (NOTHING, "OK.")
 

@@ -31,8 +31,8 @@ from agents.types import LLM, Completion, Messages
 from environments.base import TaskSpec
 from environments.household.env import HouseholdConfig, HouseholdEnv
 from environments.household.prompts import parse_action
-from training.household_examples import EXPERTS, Writer, situation_of, writer_for
-from training.ttsi import VARIANTS, TTSIConfig, _require_transformers, adapted
+from environments.household.ttsi_examples import EXPERTS, Writer, situation_of, writer_for
+from training.ttsi import VARIANTS, TTSIConfig, TTSIOptions, _require_transformers, adapted
 from training.uncertainty import ESTIMATORS, Judgement, judge
 
 log = logging.getLogger(__name__)
@@ -470,3 +470,23 @@ def household_ttsi_command(
         for e in report.episodes
     ]
     return summary
+
+
+def household_ttsi(
+    llm: LLM,
+    tasks: Sequence[TaskSpec],
+    config: TTSIConfig,
+    *,
+    teacher: LLM | str | None,
+    options: TTSIOptions,
+    on_progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """The household environment's `EnvEntry.ttsi`: per agent step, with `options`' step settings (`teacher`
+    `expert`: the environment's expert writes the examples, tt-d's default here)."""
+    household = HouseholdTTSIConfig(
+        max_steps=options.max_steps or HouseholdTTSIConfig.max_steps,
+        max_adaptations=options.max_adaptations,
+        candidates=options.candidates,
+        prompt=options.prompt,
+    )
+    return household_ttsi_command(llm, tasks, config, household, teacher=teacher, on_progress=on_progress)

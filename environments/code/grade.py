@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from agents.metrics import pass_at_k
+from environments.base import EnvInputError
 from environments.code.grading import build_program
 from environments.code.tasks import load_code_tasks, read_jsonl
 from sandboxes import Limits, Sandbox, WarmPool, make_sandbox
 from sandboxes.types import ExecResult
 
 
-class GradeError(ValueError):
+class GradeError(EnvInputError, ValueError):
     """The samples file is malformed or does not match the problems."""
 
 
