@@ -8,4 +8,5 @@ from environments.base import EnvEntry, Environment, TaskSpec, get_entry, regist
 __all__ = ["EnvEntry", "Environment", "TaskSpec", "get_entry", "register", "registered"]
 
 import environments.code
-import environments.household  # noqa: F401  (registers `household`)
+import environments.household
+import environments.tools  # noqa: F401  (registers `code`, `household` and `tools`)
