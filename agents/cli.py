@@ -288,13 +288,18 @@ def export(
     run_id: str = typer.Option(None, "--run", help="Run id (default: the latest run in the store)."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write (default: OUT/export-RUN.jsonl or dir)."),
     successful_only: bool = typer.Option(False, "--successful-only", help="Only trajectories that succeeded."),
+    tool_calls: str = typer.Option(
+        "text", "--tool-calls", help="text (as the agent wrote them) or native (TRL's tool calling: tool_calls, tools)."
+    ),
 ) -> None:
     """Export trajectories in TRL's conversational format (`messages`) with their provenance."""
-    from agents.export import export_run
+    from agents.export import TOOL_CALL_FORMATS, export_run
     from agents.store import Store, StoreError
 
     if fmt not in ("jsonl", "hf"):
         fail(f"unknown format {fmt!r}; use jsonl or hf")
+    if tool_calls not in TOOL_CALL_FORMATS:
+        fail(f"unknown tool-call format {tool_calls!r}; use one of {', '.join(TOOL_CALL_FORMATS)}")
     path = _store_path(location)
     if not path.is_file():
         fail(f"no store at {path}; pass the --out directory of a `kintsugi run`")
@@ -305,7 +310,7 @@ def export(
                 fail(f"{path} holds no runs")
             store.get_run(rid)
             target = output or path.parent / (f"export-{rid}.jsonl" if fmt == "jsonl" else f"export-{rid}")
-            count = export_run(store, rid, target, fmt=fmt, successful_only=successful_only)
+            count = export_run(store, rid, target, fmt=fmt, successful_only=successful_only, tool_calls=tool_calls)
         except StoreError as exc:
             fail(str(exc))
     console.print(f"wrote {count} conversations to {target}")

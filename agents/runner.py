@@ -118,6 +118,8 @@ class Game:
     """The conversation the policy continues (system, few-shot, observations so far)."""
     steps: int = 0
     """Steps already taken (when resuming)."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """The task's tools, offered to the model natively (`EnvEntry.tool_specs`)."""
 
 
 def play(
@@ -151,7 +153,9 @@ def play(
                 on_done(ep.trajectory_id)
 
     envs = {g.trajectory_id: g.env for g in games}
-    episodes = [Episode(trajectory_id=g.trajectory_id, messages=list(g.messages), steps=g.steps) for g in games]
+    episodes = [
+        Episode(trajectory_id=g.trajectory_id, messages=list(g.messages), steps=g.steps, tools=g.tools) for g in games
+    ]
     try:
         graph = build_graph(
             llm, envs, entry.parse_action, policy, on_step, complete_reply=entry.complete_reply,
@@ -161,6 +165,11 @@ def play(
     finally:
         for env in envs.values():
             env.close()
+
+
+def task_tools(entry: EnvEntry, task: TaskSpec) -> tuple[dict[str, Any], ...]:
+    """The tools the agent offers the model natively on `task` (none where the environment has no tools)."""
+    return tuple(entry.tool_specs(task)) if entry.tool_specs else ()
 
 
 def policy_for(entry: EnvEntry, config: RunConfig) -> PolicyConfig:
@@ -234,7 +243,7 @@ def _run_agent(
     def game(task: TaskSpec, k: int) -> Game:
         env = make_env(entry, task, config, resources)
         traj = _resume_or_start(store, env, entry, task, k, existing.get((task.task_id, k)), run_id, config, llm)
-        return Game(env, traj.id, traj.to_messages(open_ended=True), len(traj.steps))
+        return Game(env, traj.id, traj.to_messages(open_ended=True), len(traj.steps), task_tools(entry, task))
 
     if getattr(llm, "concurrent", False) and len(pending) > 1:
         # A server batches requests as they come: every episode advances on its own, `batch_size` in flight, and a
@@ -323,6 +332,11 @@ def start_trajectory(
         parent_id=parent_id,
         model=model,
         adapter=adapter,
-        meta={"identity": identity, **({"prompt": prompt} if prompt else {}), **(meta or {})},
+        meta={
+            "identity": identity,
+            **({"prompt": prompt} if prompt else {}),
+            **({"tools": list(tools)} if (tools := task_tools(entry, task)) else {}),
+            **(meta or {}),
+        },
     )
     return store.start_trajectory(traj)

@@ -6,14 +6,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 
 class Message(TypedDict):
-    """One chat message in OpenAI/TRL conversational form."""
+    """One chat message in OpenAI/TRL conversational form (`tool_calls` on an assistant's call, `tool_call_id` on a
+    `tool` result: see `agents.tool_calls`)."""
 
     role: str
     content: str
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
 
 
 Messages = list[Message]
@@ -33,6 +36,9 @@ class Completion:
     """Tokens in the rendered prompt."""
     tokens: tuple[str, ...] = ()
     """The generated tokens as text pieces (same length as `token_logprobs` where the backend reports them)."""
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    """Tool calls in OpenAI's format, when the request offered tools and the reply calls some (`text` is then the
+    content around them: the raw reply in the fallback text form, or only the content from a native server)."""
 
     @property
     def completion_tokens(self) -> int:
@@ -79,11 +85,14 @@ class LLM(Protocol):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[Completion]:
         """Sample `n` assistant replies to `messages`.
 
         When the last message is the assistant's, the reply is already begun: the completions continue it
-        (vLLM's `continue_final_message`) and hold only the continuation.
+        (vLLM's `continue_final_message`) and hold only the continuation. `tools` (OpenAI function specs) are
+        offered to the model, natively where its chat template renders them, else in `agents.tool_calls`' text
+        form; the calls come back in `Completion.tool_calls`.
         """
         ...
 
@@ -96,8 +105,10 @@ class LLM(Protocol):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
-        """`generate` over several conversations at once (one list of `n` completions per conversation)."""
+        """`generate` over several conversations at once (one list of `n` completions per conversation); `tools`,
+        when given, holds each conversation's tools (None for one without)."""
         ...
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:

@@ -116,6 +116,10 @@ class EnvEntry:
     """The next reply from a live episode's current state (tree search's expert rollouts and repairs), if any."""
     thought_prefix: str | None = None
     """How a thought is sent as its own action (household: `think: `); None where thoughts go inline in a reply."""
+    tool_specs: Callable[[TaskSpec], list[dict[str, Any]]] | None = None
+    """A task's tools as OpenAI function specs, where agents call tools: its first observation lists them in the
+    text form of `agents.tool_calls` (`Tools:` and one spec per line, at its end) and the agent also offers them to
+    the model natively (`tools=`)."""
     ttsi: str | None = None
     """`module:function` of the environment's test-time self-improvement (`training.ttsi.EnvTTSI`), if it has one."""
     consistency: str | None = None

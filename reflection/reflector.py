@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from agents.graph import PolicyConfig
-from agents.runner import Game, play, start_trajectory
+from agents.runner import Game, play, start_trajectory, task_tools
 from agents.store import Store
 from agents.types import LLM, Messages, Source, Trajectory
 from environments.base import EnvEntry, Environment, TaskSpec
@@ -219,7 +219,7 @@ def build_reflector_graph(
             )  # fmt: skip
             prompt = traj.to_messages(open_ended=True)
             prompt[-1] = {"role": "user", "content": with_lessons(traj.initial_observation, c.reflections)}
-            games.append(Game(env, traj.id, prompt))
+            games.append(Game(env, traj.id, prompt, tools=task_tools(entry, task)))
             ids[c.origin_id] = traj.id
         play(llm, store, entry, games, policy)
         updated = {}

@@ -46,11 +46,20 @@ def _violations(path: Path, names: set[str], packages: set[str]) -> list[str]:
             if env_module and (rel, module) not in ALLOWED_IMPORTS:
                 found.append(f"{rel}:{node.lineno} imports {module}")
         if isinstance(node, ast.Compare):
-            for operand in [node.left, *node.comparators]:
-                values = operand.elts if isinstance(operand, ast.Tuple | ast.List | ast.Set) else [operand]
+            # `env == "x"`, `env != "x"`, `env in ("x", ...)`; not `"x" in text` (a substring test of a word that
+            # happens to be an environment's name)
+            left = node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
+                    values = [left, right]
+                elif isinstance(op, ast.In | ast.NotIn) and isinstance(right, ast.Tuple | ast.List | ast.Set):
+                    values = list(right.elts)
+                else:
+                    values = []
                 for value in values:
                     if isinstance(value, ast.Constant) and value.value in names:
                         found.append(f"{rel}:{node.lineno} compares with the environment name {value.value!r}")
+                left = right
     return found
 
 

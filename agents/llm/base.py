@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agents.types import CandidateScore, Completion, Messages
 
@@ -34,9 +35,11 @@ class BaseLLM:
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[Completion]:
+        extra = {"tools": [tools]} if tools else {}
         return self.generate_batch(
-            [messages], n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed
+            [messages], n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed, **extra
         )[0]
 
     def generate_batch(
@@ -48,6 +51,7 @@ class BaseLLM:
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
         raise NotImplementedError
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.llm.base import BaseLLM, ContextLengthExceeded
+from agents.tool_calls import plain_messages, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
 
 
@@ -28,6 +29,16 @@ class LiteLLMConfig:
     """Requests in flight at once for a batch."""
     logprobs: bool = True
     """Ask for per-token log-probabilities (turn off for providers that refuse them)."""
+    tool_format: str = "native"
+    """How tools reach the model: `native` (`tools=` in the request, calls read from the reply's `tool_calls`) or
+    `text` (`agents.tool_calls`' fallback, for a served model whose chat template has no tools)."""
+
+    def __post_init__(self) -> None:
+        if self.tool_format not in TOOL_FORMATS:
+            raise ValueError(f"unknown tool format {self.tool_format!r}; use one of {', '.join(TOOL_FORMATS)}")
+
+
+TOOL_FORMATS = ("native", "text")
 
 
 class LiteLLM(BaseLLM):
@@ -71,7 +82,9 @@ class LiteLLM(BaseLLM):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
+        offered = list(tools) if tools is not None else [None] * len(conversations)
         params: dict[str, Any] = {"n": n, "temperature": temperature, "max_tokens": max_tokens}
         if stop:
             params["stop"] = list(stop)
@@ -81,6 +94,12 @@ class LiteLLM(BaseLLM):
         def one(indexed: tuple[int, Messages]) -> list[Completion]:
             i, messages = indexed
             extra: dict[str, Any] = {} if seed is None else {"seed": seed + i}  # equal prompts still differ
+            specs = offered[i]
+            has_tool_turns = any(m.get("tool_calls") or m["role"] == "tool" for m in messages)
+            if self.config.tool_format == "text" and (specs or has_tool_turns):
+                messages = plain_messages(messages, specs)  # type: ignore[assignment]
+            elif specs:
+                extra["tools"] = list(specs)
             if messages and messages[-1]["role"] == "assistant":  # a reply already begun: continue it
                 extra["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
             try:
@@ -95,7 +114,8 @@ class LiteLLM(BaseLLM):
                     raise ContextLengthExceeded(f"{self.config.model}: the conversation exceeds the context") from exc
                 raise
             prompt_tokens = getattr(response.usage, "prompt_tokens", 0) if response.usage else 0
-            return [_completion(choice, prompt_tokens) for choice in response.choices]
+            outs = [_completion(choice, prompt_tokens) for choice in response.choices]
+            return [with_tool_calls(c) if specs and not c.tool_calls else c for c in outs]
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.config.max_concurrency, len(conversations)))) as pool:
             return list(pool.map(one, enumerate(conversations)))
@@ -144,13 +164,25 @@ def _completion(choice: Any, prompt_tokens: int) -> Completion:
         lps = tuple(float(_get(i, "logprob")) for i in items)
         toks = tuple(str(_get(i, "token")) for i in items)
     finish = choice.finish_reason or "stop"
+    calls = tuple(_tool_call(c) for c in (getattr(choice.message, "tool_calls", None) or ()))
     return Completion(
         text=content,
         token_logprobs=lps,
         finish_reason="length" if finish == "length" else "stop",
         prompt_tokens=prompt_tokens,
         tokens=toks,
+        tool_calls=calls,
     )
+
+
+def _tool_call(call: Any) -> dict[str, Any]:
+    """A provider's tool call as a plain OpenAI-format dict."""
+    function = _get(call, "function")
+    return {
+        "id": str(_get(call, "id") or ""),
+        "type": "function",
+        "function": {"name": str(_get(function, "name")), "arguments": _get(function, "arguments") or "{}"},
+    }
 
 
 def _get(item: Any, key: str) -> Any:

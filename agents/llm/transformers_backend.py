@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.llm.base import BaseLLM, ContextLengthExceeded, cut_at_stop
 from agents.llm.embedded import CONVERTED_NAME, EMBEDDED_ALIASES, resolve_model
+from agents.tool_calls import plain_messages, supports_tools, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
 
 log = logging.getLogger(__name__)
@@ -126,16 +127,24 @@ class TransformersLLM(BaseLLM):
     def with_adapter(self, path: str | None) -> TransformersLLM:
         return TransformersLLM(self.config, adapter=path, _engine=self._engine)
 
-    def render(self, messages: Messages, *, add_generation_prompt: bool = True) -> str:
-        """The chat-formatted prompt text for `messages`.
+    def render(
+        self, messages: Messages, *, add_generation_prompt: bool = True, tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
+        """The chat-formatted prompt text for `messages`, with `tools` offered (natively where the model's chat
+        template renders tools, else in `agents.tool_calls`' text form).
 
         A final assistant message is a reply already begun: the text ends with it, open, for the model to continue.
         """
         if messages and messages[-1]["role"] == "assistant" and add_generation_prompt:
-            return self.render(messages[:-1]) + messages[-1]["content"]
-        return self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=add_generation_prompt, tokenize=False
-        )
+            return self.render(messages[:-1], tools=tools) + messages[-1]["content"]
+        has_tool_turns = any(m.get("tool_calls") or m["role"] == "tool" for m in messages)
+        if (tools or has_tool_turns) and supports_tools(self.tokenizer.chat_template):
+            return self.tokenizer.apply_chat_template(
+                list(messages), tools=list(tools or []) or None, add_generation_prompt=add_generation_prompt,
+                tokenize=False,
+            )  # fmt: skip
+        plain = plain_messages(messages, tools) if tools or has_tool_turns else list(messages)
+        return self.tokenizer.apply_chat_template(plain, add_generation_prompt=add_generation_prompt, tokenize=False)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -149,15 +158,18 @@ class TransformersLLM(BaseLLM):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
-        return self.generate_batch_from_text(
-            [self.render(m) for m in conversations],
+        offered = list(tools) if tools is not None else [None] * len(conversations)
+        results = self.generate_batch_from_text(
+            [self.render(m, tools=t) for m, t in zip(conversations, offered, strict=True)],
             n=n,
             temperature=temperature,
             max_tokens=max_tokens,
             stop=stop,
             seed=seed,
         )
+        return [[with_tool_calls(c) for c in group] if t else group for group, t in zip(results, offered, strict=True)]
 
     def generate_batch_from_text(
         self,

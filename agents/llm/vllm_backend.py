@@ -45,6 +45,7 @@ from typing import Any
 
 from agents.llm.base import BaseLLM
 from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, adapter_name, merged_model
+from agents.tool_calls import plain_messages, supports_tools, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
 
 ADAPTER_MODES = ("merge", "lora")
@@ -138,8 +139,9 @@ class ServedVLLM(BaseLLM):
                 server.load_adapter(name, self.adapter)
         else:
             url, name = SERVERS.get(str(merged_model(self.adapter, c.model)), c).url, "model"
+        tool_format = "native" if c.server.tool_parser else "text"
         self._client = LiteLLM(LiteLLMConfig(model=f"hosted_vllm/{name}", api_base=url,
-                                             max_concurrency=c.max_concurrency))  # fmt: skip
+                                             max_concurrency=c.max_concurrency, tool_format=tool_format))  # fmt: skip
         return self._client
 
     def generate_batch(
@@ -151,9 +153,10 @@ class ServedVLLM(BaseLLM):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
         return self.client().generate_batch(
-            conversations, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed
+            conversations, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed, tools=tools
         )
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
@@ -231,13 +234,20 @@ class VLLMLLM(BaseLLM):
     def with_adapter(self, path: str | None) -> VLLMLLM:
         return VLLMLLM(self.config, adapter=path, _engine=self._engine)
 
-    def _render(self, messages: Messages) -> list[int]:
-        """Prompt token ids; a final assistant message is a reply already begun, left open to continue."""
+    def _render(self, messages: Messages, tools: Sequence[dict[str, Any]] | None = None) -> list[int]:
+        """Prompt token ids; a final assistant message is a reply already begun, left open to continue. `tools`
+        go to a chat template that renders them, else into the text form (`agents.tool_calls`)."""
         tok = self._engine.tokenizer
         begun = ""
         if messages and messages[-1]["role"] == "assistant":
             messages, begun = messages[:-1], messages[-1]["content"]
-        text = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False) + begun
+        has_tool_turns = any(m.get("tool_calls") or m["role"] == "tool" for m in messages)
+        options: dict[str, Any] = {}
+        if (tools or has_tool_turns) and supports_tools(tok.chat_template):
+            options["tools"] = list(tools or []) or None
+        elif tools or has_tool_turns:
+            messages = plain_messages(messages, tools)  # type: ignore[assignment]
+        text = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False, **options) + begun
         return tok(text, add_special_tokens=False)["input_ids"]
 
     def generate_batch(
@@ -249,13 +259,15 @@ class VLLMLLM(BaseLLM):
         max_tokens: int = 256,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
         from vllm import SamplingParams
 
         params = SamplingParams(
             n=n, temperature=temperature, max_tokens=max_tokens, stop=list(stop or []) or None, seed=seed, logprobs=0
         )
-        prompts = [{"prompt_token_ids": self._render(m)} for m in conversations]
+        offered = list(tools) if tools is not None else [None] * len(conversations)
+        prompts = [{"prompt_token_ids": self._render(m, t)} for m, t in zip(conversations, offered, strict=True)]
         outputs = self._engine.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
         results = []
         for out in outputs:
@@ -274,7 +286,7 @@ class VLLMLLM(BaseLLM):
                     )
                 )
             results.append(group)
-        return results
+        return [[with_tool_calls(c) for c in g] if t else g for g, t in zip(results, offered, strict=True)]
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
         """NLL of each candidate from vLLM's prompt log-probabilities (one 1-token generation per candidate)."""

@@ -88,6 +88,10 @@ class VLLMServerConfig:
     """Run the model eagerly (`--enforce-eager`), without torch.compile. vLLM 0.32's CPU build fails to load its own
     compile cache and compiles again at every start: measured on 2 CPUs, eager starts in 23 s instead of 70 s for
     ~7% fewer tokens/s at 16 concurrent requests (495 vs 534) and ~13% at one (60 vs 69)."""
+    tool_parser: str | None = None
+    """vLLM's tool-call parser (`--enable-auto-tool-choice --tool-call-parser NAME`, e.g. `hermes`) for a model whose
+    chat template renders tools; clients then send `tools=` natively. None: clients use Kintsugi's text form of tool
+    calls (`agents.tool_calls`), which any model can be prompted with."""
     startup_timeout: float = 600.0
     """Seconds to wait for the server to answer /health."""
     log_file: str | None = None
@@ -216,6 +220,8 @@ class VLLMServer:
             argv += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(c.max_model_len, 8192))]
         if c.enforce_eager:
             argv.append("--enforce-eager")
+        if c.tool_parser:
+            argv += ["--enable-auto-tool-choice", "--tool-call-parser", c.tool_parser]
         if c.enable_lora:
             argv += ["--enable-lora", "--max-lora-rank", str(c.max_lora_rank), "--max-loras", str(c.max_loras)]
             if c.lora_modules:

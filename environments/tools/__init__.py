@@ -7,7 +7,7 @@ tags (Hermes/Qwen style), and is judged by the final world and its final answer 
 
 from environments.base import EnvEntry, PromptProfile, register
 from environments.tools.calls import CALL_END, CALL_START, ToolCall, close_tool_call, parse_reply, render_call
-from environments.tools.env import ToolsConfig, ToolsEnv, ToolsSnapshot, first_observation, make_env
+from environments.tools.env import ToolsConfig, ToolsEnv, ToolsSnapshot, first_observation, make_env, task_tools
 from environments.tools.expert import expert_action, expert_replies
 from environments.tools.generate import SPLIT_SIZES, SPLITS, SUITE, TEMPLATE_TASKS, load_tasks, make_task
 from environments.tools.prompts import COMPACT_PROMPT, SYSTEM_PROMPT, build_few_shot
@@ -35,6 +35,7 @@ register(
         default_suite=SUITE,
         max_steps=ToolsConfig.max_steps,
         oracle=expert_action,
+        tool_specs=task_tools,
     )
 )
 
@@ -63,4 +64,5 @@ __all__ = [
     "make_task",
     "parse_reply",
     "render_call",
+    "task_tools",
 ]

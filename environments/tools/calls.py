@@ -1,4 +1,5 @@
-"""The reply format: a tool call in `<tool_call>` tags (Hermes/Qwen style), or a plain final answer.
+"""The reply format: a tool call in `<tool_call>` tags (Hermes/Qwen style, `agents.tool_calls`' text form), or a plain
+final answer.
 
     <tool_call>
     {"name": "contacts_search", "arguments": {"name": "Ann"}}
@@ -14,10 +15,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-CALL_START = "<tool_call>"
-"""Opens a tool call."""
-CALL_END = "</tool_call>"
-"""Closes a tool call (the environment's stop sequence)."""
+from agents.tool_calls import CALL_END, CALL_START, call_text
+
+__all__ = ["CALL_END", "CALL_START", "Answer", "CallError", "ToolCall", "close_tool_call", "parse_reply", "render_call"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def parse_reply(reply: str) -> ToolCall | Answer | CallError:
 
 def render_call(call: ToolCall) -> str:
     """A call in the reply format (what the expert sends)."""
-    return f"{CALL_START}\n{json.dumps(call.to_dict(), ensure_ascii=False)}\n{CALL_END}"
+    return call_text(call.to_dict())
 
 
 def close_tool_call(reply: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from agents.tool_calls import tools_block
 from environments.base import TaskSpec
 from environments.tools.calls import Answer, CallError, ToolCall, parse_reply
 from environments.tools.judge import answer_differences, world_differences
@@ -48,10 +49,15 @@ class ToolsSnapshot:
     """The task the snapshot belongs to."""
 
 
+def task_tools(task: TaskSpec) -> list[dict[str, Any]]:
+    """The tools `task` offers, as OpenAI function specs, in the task's order (`EnvEntry.tool_specs`)."""
+    return [TOOLS[name].spec() for name in task.data["tools"]]
+
+
 def first_observation(task: TaskSpec) -> str:
-    """The task sentence, then the offered tools' specs, one compact JSON line each."""
-    specs = [json.dumps(TOOLS[name].spec(), separators=(",", ":")) for name in task.data["tools"]]
-    return "\n".join([f"Task: {task.instruction}", "Tools:", *specs])
+    """The task sentence, then the offered tools in the text form of `agents.tool_calls` (a `Tools:` line, one
+    compact JSON spec per line)."""
+    return f"Task: {task.instruction}" + tools_block(task_tools(task))
 
 
 def render_result(result: Any) -> str:
