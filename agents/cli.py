@@ -616,7 +616,9 @@ def view(
     store_path = _store_path(location)
     try:
         if export is not None:
-            progress = Progress(TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), console=console)
+            progress = Progress(
+                TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+            )
             with progress:
                 bar = progress.add_task("pages", total=None)
                 count = export_site(store_path, export,
@@ -1140,9 +1142,19 @@ def tt_si(
         out.print(f"adaptation s per uncertain: median {seconds['median']:.1f}, p95 {seconds['p95']:.1f}")
 
 
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+"""OSErrors that say the disk is full or read-only: the machine, not Kintsugi, and the user can fix it."""
+SQLITE_MACHINE_ERRORS = ("database or disk is full", "attempt to write a readonly database")
+"""The same two, as SQLite says them."""
+
+
 def _is_user_error(exc: BaseException) -> bool:
     names = {f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__}
-    return bool(names & USER_ERRORS) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+    if names & USER_ERRORS:
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in MACHINE_ERRNOS
+    return type(exc).__module__ == "sqlite3" and any(text in str(exc) for text in SQLITE_MACHINE_ERRORS)
 
 
 def _log_traceback(exc: BaseException) -> Path | None:

@@ -57,10 +57,13 @@ def export_run(
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         tmp = target.with_suffix(target.suffix + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        tmp.replace(target)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for rec in records:
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (a full disk) leaves nothing half-written
     elif fmt == "hf":
         from datasets import Dataset
 

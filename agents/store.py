@@ -99,6 +99,8 @@ class Store:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             self.db.close()
+            if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+                raise StoreError(f"no space left for {self.path} ({exc}); free some or pass another --out") from None
             raise StoreError(f"{self.path} is not a Kintsugi store (SQLite: {exc}); pass another --out") from None
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

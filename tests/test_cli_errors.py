@@ -110,3 +110,77 @@ def test_the_installed_command_reports_the_same_way_in_its_own_process(files):
     done = subprocess.run([sys.executable, "-m", "agents.cli", "runs", str(files["dir"] / "notstore")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     _check(done.returncode, done.stdout, done.stderr, "is not a Kintsugi store")
+
+
+@pytest.fixture(scope="module")
+def mounts(tmp_path_factory):
+    """A read-only file system and a full one (tmpfs mounts: the suite runs as root, which ignores file modes)."""
+    root = tmp_path_factory.mktemp("mounts")
+    ro, full = root / "ro", root / "full"
+    ro.mkdir()
+    full.mkdir()
+    made = []
+    try:
+        for target, options in ((ro, "ro,size=64k"), (full, "size=16k")):
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+            made.append(target)
+        (full / "filler").write_bytes(b"\0" * 16 * 1024)  # fill it
+        yield {"ro": ro, "full": full}
+    finally:
+        for target in made:
+            subprocess.run(["umount", str(target)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def store_with_run(tmp_path_factory) -> Path:
+    """A store holding one finished run of expert episodes (enough to export)."""
+    from dataclasses import asdict
+
+    from agents.runner import RunConfig, start_trajectory
+    from agents.store import Store
+    from environments.base import get_entry
+
+    entry = get_entry("tools")
+    out = tmp_path_factory.mktemp("with-run")
+    with Store(out / "kintsugi.db") as store:
+        run = store.create_run(asdict(RunConfig(env="tools")), model="expert")
+        for task in entry.load_tasks(None, "train", 40):
+            env = entry.make(task)
+            traj = start_trajectory(store, env, entry, task, run, None, seed=0)
+            from agents.types import Step
+
+            for i, reply in enumerate(entry.expert(env)):
+                obs, reward, terminated, truncated, _ = env.step(reply)
+                store.add_step(traj.id, Step(i, reply, reply, obs, reward, terminated, truncated))
+            store.finish_trajectory(traj.id)
+        store.finish_run(run, {})
+    return out
+
+
+MACHINE_CASES = [
+    ("run-read-only-out", "run --env tools --limit 1 --out {ro}/o", "Read-only file system"),
+    ("run-full-disk", "run --env tools --limit 1 --out {full}/o", "no space left for"),
+    ("export-read-only", "export {store} -o {ro}/x.jsonl", "Read-only file system"),
+    ("export-full-disk", "export {store} -o {full}/x.jsonl", "No space left on device"),
+    ("view-export-read-only", "view {store} --export {ro}/site", "Read-only file system"),
+    ("view-export-full-disk", "view {store} --export {full}/site", "No space left on device"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in MACHINE_CASES], ids=[c[0] for c in MACHINE_CASES])
+def test_a_read_only_or_full_disk_is_one_line_and_leaves_nothing_half_written(
+    mounts, store_with_run, argv, message, monkeypatch, capsys
+):
+    from agents.cli import main
+
+    before = {p.name for p in mounts["full"].iterdir()}
+    fill = {"ro": mounts["ro"], "full": mounts["full"], "store": store_with_run}
+    monkeypatch.setattr(sys, "argv", ["kintsugi", *argv.format(**fill).split()])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    _check(exited.value.code, captured.out, captured.err, message)
+    left = {p.name for p in mounts["full"].iterdir()} - before
+    assert not any(n.endswith((".tmp", ".partial")) for n in left), left

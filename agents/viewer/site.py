@@ -109,15 +109,19 @@ def export_site(store_path: Path, dest: Path, on_progress: Callable[[int, int], 
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    for i, name in enumerate(names):
-        try:
-            html = render(store_path, name)
-        except pages.PageNotFound as exc:
-            html = error_page(str(exc))
-        (partial / name).write_text(html, encoding="utf-8")
-        if on_progress:
-            on_progress(i + 1, len(names))
-    (partial / EXPORT_MARKER).write_text("written by `kintsugi view --export`\n")
+    try:
+        for i, name in enumerate(names):
+            try:
+                html = render(store_path, name)
+            except pages.PageNotFound as exc:
+                html = error_page(str(exc))
+            (partial / name).write_text(html, encoding="utf-8")
+            if on_progress:
+                on_progress(i + 1, len(names))
+        (partial / EXPORT_MARKER).write_text("written by `kintsugi view --export`\n")
+    except BaseException:  # a full disk, Ctrl-C: no half-written site is left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if dest.exists():
         shutil.rmtree(dest)
     partial.rename(dest)
