@@ -75,9 +75,18 @@ class StudyConfig:
     """Graded test tasks evaluated (None: all 187)."""
     code_ttsi_inputs: int = 40
     """Graded test inputs TT-SI judges."""
+    tools_demos: int = 150
+    """Expert episodes the tools warm start clones (the first N of train: every template in turn)."""
+    tools_train_tasks: int = 300
+    """Training tasks tools ReST samples (the first N of train; all 300 by default)."""
+    tools_eval_limit: int | None = None
+    """Held-out tools tasks (None: all 100 of test)."""
     warm_run: str | None = None
-    """A finished `kintsugi warm-start` run in the study's store to build on, instead of training a new warm start."""
-    parts: tuple[str, ...] = ("warm", "rest", "re-rest", "agent-r", "tt-si", "code-rest", "code-tt-si")
+    """A finished `kintsugi warm-start` run in the study's store to build on, instead of training a new warm start
+    (a household run for the household parts, a tools run for the tools parts)."""
+    parts: tuple[str, ...] = (
+        "warm", "rest", "re-rest", "agent-r", "tt-si", "code-rest", "code-tt-si", "tools-warm", "tools-rest",
+    )  # fmt: skip
     """Parts of the study to run, in this order."""
     seed: int = 0
     """Seed of everything."""
@@ -87,7 +96,7 @@ QUICK = StudyConfig(
     household_suite="alfworld-like:pick_heat_then_place", household_max_steps=35, household_demos=40,
     household_eval_limit=None, household_train_tasks=24, rest_iterations=1, rest_epochs=1.0,
     agent_r_tasks=3, ttsi_games=2, ttsi_max_steps=12, code_train_tasks=24, code_samples=2, code_eval_limit=24,
-    code_ttsi_inputs=4,
+    code_ttsi_inputs=4, tools_demos=45, tools_train_tasks=30, tools_eval_limit=30,
 )  # fmt: skip
 """A reduced study on one task type (heating; 40 demos are the least that learned here, and only for one type): every
 part trains and evaluates for real, on the 22 held-out heating games."""
@@ -143,27 +152,36 @@ class Study:
 
     # household ----------------------------------------------------------------------------------------------------
     def warm(self) -> dict[str, Any]:
-        from training.warm_start import WarmStartConfig, WarmStarter
+        from training.warm_start import WarmStartConfig
 
         c = self.config
         config = WarmStartConfig(suite=c.household_suite, demos=c.household_demos, eval_limit=c.household_eval_limit,
                                  max_steps=c.household_max_steps, seed=c.seed)  # fmt: skip
-        if c.warm_run:  # adopt a warm start made before: its own config, its stages already done
-            prior = self.store.get_run(c.warm_run)
+        return self._warm_part("warm", config)
+
+    def _warm_part(self, name: str, config: Any) -> dict[str, Any]:
+        """A warm-start part: trained here, or adopted from `warm_run` when that run warm-started this environment
+        (its own config, its stages already done)."""
+        from training.warm_start import WarmStartConfig, WarmStarter
+
+        adopted = None
+        if self.config.warm_run:
+            prior = self.store.get_run(self.config.warm_run)
             if prior["kind"] != "warm-start":
-                raise ValueError(f"run {c.warm_run} is a {prior['kind']} run, not a warm start")
-            config = WarmStartConfig.from_dict(prior["config"])
+                raise ValueError(f"run {self.config.warm_run} is a {prior['kind']} run, not a warm start")
+            if WarmStartConfig.from_dict(prior["config"]).env == config.env:
+                adopted, config = self.config.warm_run, WarmStartConfig.from_dict(prior["config"])
         return self.part(
-            "warm",
+            name,
             lambda run: WarmStarter(
-                self.store, self.out / "warm", config, self.agents(config.base), run_id=run or c.warm_run
+                self.store, self.out / name, config, self.agents(config.base), run_id=run or adopted
             ),
         )
 
-    def _warm_eval(self) -> dict[str, Any]:
+    def _warm_eval(self, part: str = "warm") -> dict[str, Any]:
         from training.stages import StageBook
 
-        warm = self.results["warm"]
+        warm = self.results[part]
         return StageBook(self.store, warm["run_id"]).get(0, "eval")["result"]
 
     def _rest_config(self, **changes: Any) -> Any:
@@ -179,7 +197,7 @@ class Study:
         )  # fmt: skip
         return SelfTrainConfig(**(settings | changes))
 
-    def self_train(self, name: str, config: Any) -> dict[str, Any]:
+    def self_train(self, name: str, config: Any, warm: str = "warm") -> dict[str, Any]:
         from training.self_training import SelfTrainer
 
         prior = self.book.get(0, name)
@@ -190,7 +208,7 @@ class Study:
         def make(run: str | None) -> Any:
             trainer = SelfTrainer(self.store, self.out / name, config, self.agents(config.base), run_id=run)
             if config.base_adapter or config.base != "smollm2":  # starts from the warm start, already evaluated
-                self.seed_eval(trainer.run_id, self._warm_eval())
+                self.seed_eval(trainer.run_id, self._warm_eval(warm))
             return trainer
 
         return self.part(name, make)
@@ -287,14 +305,38 @@ class Study:
         self.results["code-tt-si"] = self.book.run(0, "code-tt-si", work)
         return self.results["code-tt-si"]
 
+    # tools --------------------------------------------------------------------------------------------------------
+    def tools_warm(self) -> dict[str, Any]:
+        from training.warm_start import WarmStartConfig
+
+        c = self.config
+        config = WarmStartConfig(env="tools", demos=c.tools_demos, eval_limit=c.tools_eval_limit, seed=c.seed)
+        return self._warm_part("tools-warm", config)
+
+    def tools_rest(self) -> dict[str, Any]:
+        """ReST from the tools warm start: sample the train tasks, keep the successes, fine-tune, evaluate."""
+        from training.self_training import SelfTrainConfig
+
+        c = self.config
+        config = SelfTrainConfig(
+            env="tools", method="rest", base=self.results["tools-warm"]["weights"], prompt="compact",
+            finetune="full", iterations=c.rest_iterations, samples=c.household_samples,
+            temperature=c.household_temperature, limit=c.tools_train_tasks, eval_limit=c.tools_eval_limit,
+            max_per_task=1, epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+        )  # fmt: skip
+        return self.self_train("tools-rest", config, warm="tools-warm")
+
     # the whole study ----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
         steps = {"warm": self.warm, "rest": self.rest, "re-rest": self.re_rest, "agent-r": self.agent_r,
-                 "tt-si": self.tt_si, "code-rest": self.code_rest, "code-tt-si": self.code_tt_si}  # fmt: skip
+                 "tt-si": self.tt_si, "code-rest": self.code_rest, "code-tt-si": self.code_tt_si,
+                 "tools-warm": self.tools_warm, "tools-rest": self.tools_rest}  # fmt: skip
         needs_warm = {"rest", "re-rest", "agent-r", "tt-si"}
         if needs_warm & set(self.config.parts) and "warm" not in self.config.parts:
             self.warm()
+        if "tools-rest" in self.config.parts and "tools-warm" not in self.config.parts:
+            self.tools_warm()
         for part in self.config.parts:
             steps[part]()
         seconds = {name: self.book.get(0, name)["seconds"] for name in self.results if self.book.get(0, name)}
@@ -383,6 +425,17 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
             )
         lines.append("")
         lines += [_code_tiers(summary), ""]
+    if "tools-warm" in r:
+        w = r["tools-warm"]
+        lines += ["## Tools (function calling), test split", "", header, "|---|---|---|",
+                  f"| base (default prompt with two expert episodes) | {_rate(w['eval']['base'])} | - |",
+                  f"| warm start ({w['demos']['episodes']} expert demos, {w['finetune']}, compact prompt) | "
+                  f"{_rate(w['eval']['warm_start'])} | {_paired(w.get('paired'))} (vs base) |"]  # fmt: skip
+        for it in r.get("tools-rest", {}).get("iterations", [])[1:]:
+            lines.append(f"| rest iteration {it['iteration']} (train success {it['train_success_rate']:.3f}, "
+                         f"SFT {it['agent_sft_size']}) | {_iter_rate(it)} | {_paired(it.get('vs_base'))} "
+                         "(vs warm start) |")  # fmt: skip
+        lines.append("")
     if "code-tt-si" in r:
         s = r["code-tt-si"]
         lines += ["## Code TT-SI on the base model", "",
@@ -467,14 +520,14 @@ def _llm_calls(store: Any, trainer_run: str) -> int:
 
 
 def write_plot(summary: dict[str, Any], path: Path) -> None:
-    """Held-out success vs iteration, with 95% Wilson intervals, for household and code."""
+    """Held-out success vs iteration, with 95% Wilson intervals, for household, code and tools."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     r = summary["results"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     ax = axes[0]
     if "warm" in r:
         w = r["warm"]["eval"]
@@ -499,7 +552,19 @@ def write_plot(summary: dict[str, Any], path: Path) -> None:
         _errorbar(ax, list(range(len(pts))), pts, "ReST", "tab:blue")
         ax.set_title("code graded test: pass@1")
         ax.set_xlabel("ReST iteration (0: base)")
-    for a, part in zip(axes, ("household", "code"), strict=True):
+    ax = axes[2]
+    if "tools-warm" in r:
+        w = r["tools-warm"]["eval"]
+        points = [("base", w["base"]["rate"], w["base"]["ci95"]),
+                  ("warm", w["warm_start"]["rate"], w["warm_start"]["ci95"])]  # fmt: skip
+        _errorbar(ax, [0, 1], points, "base -> warm start", "k")
+        its = r.get("tools-rest", {}).get("iterations", [])[1:]
+        pts = [(str(it["iteration"]), it["eval_pass_at_1"], it["eval_ci95"]) for it in its if it.get("eval_ci95")]
+        if pts:
+            _errorbar(ax, [2 + i for i in range(len(pts))], [points[1], *pts], "rest", "tab:blue", x0=1)
+        ax.set_title("tools test: success")
+        ax.set_xlabel("0 base, 1 warm start, 2.. ReST iterations")
+    for a, part in zip(axes, ("household", "code", "tools"), strict=True):
         a.set_ylim(0, 1)
         a.grid(alpha=0.3)
         if a.get_legend_handles_labels()[0]:

@@ -1,3 +1,4 @@
+import itertools
 import sqlite3
 
 import pytest
@@ -105,3 +106,50 @@ def test_conversation_export_shape():
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
     assert msgs[3]["content"] == "obs 0"
     assert traj.to_messages(open_ended=True)[-1] == {"role": "user", "content": "obs 1"}
+
+
+def test_two_processes_writing_one_store_at_once_lose_nothing(tmp_path):
+    """Two writers (say a run and a viewer's neighbour job) interleave their commits: SQLite's WAL plus the store's
+    busy timeout serialise them; every trajectory and step of both arrives once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "k.db"
+    Store(path).close()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).resolve().parents[1])!r})
+        from agents.store import Store
+        from agents.types import Step, Trajectory
+        import pathlib, time
+        name = sys.argv[1]
+        pathlib.Path({str(tmp_path)!r}, "ready-" + name).touch()
+        while len(list(pathlib.Path({str(tmp_path)!r}).glob("ready-*"))) < 2:  # start together
+            time.sleep(0.01)
+        with Store({str(path)!r}) as store:
+            run = store.create_run({{"writer": name}})
+            for t in range(150):
+                tid = f"{{name}}-{{t}}"
+                store.start_trajectory(Trajectory(id=tid, run_id=run, task_id=f"task/{{t}}", env="code",
+                                                  system_prompt="s", initial_observation="o"))
+                for i in range(5):
+                    store.add_step(tid, Step(i, "m", "a", "o", 0.0, False, False))
+                store.finish_trajectory(tid)
+            store.finish_run(run, {{}})
+        """
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, name], stderr=subprocess.PIPE) for name in "ab"]
+    errors = [w.communicate(timeout=300)[1].decode() for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    with Store(path) as store:
+        runs = store.runs()
+        assert len(runs) == 2 and all(r["status"] == "done" for r in runs)
+        for r in runs:
+            trajectories = store.trajectories(r["id"], status="done")
+            assert len(trajectories) == 150 and all(len(t.steps) == 5 for t in trajectories)
+            assert [s.index for s in trajectories[0].steps] == [0, 1, 2, 3, 4]
+        order = [row[0][0] for row in store.db.execute("SELECT id FROM trajectories ORDER BY rowid")]
+    switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
+    assert switches > 2, "the writers did not overlap, so this run tested nothing concurrent"
