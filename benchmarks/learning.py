@@ -248,15 +248,16 @@ class Study:
             from agents.llm import make_llm
             from agents.metrics import auroc
             from environments.base import get_entry
-            from environments.household.ttsi import HouseholdTTSIConfig, run_household_ttsi_variants
             from training.ttsi import TTSIConfig
+            from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
 
             c = self.config
             llm = make_llm("transformers", self.results["warm"]["weights"], num_threads=2)
-            tasks = get_entry("household").load_tasks(c.household_suite, "valid_unseen", c.ttsi_games)
-            household = HouseholdTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
-            reports = run_household_ttsi_variants(
-                llm, tasks, TTSIConfig(seed=c.seed), ["tt-si", "tt-d", "tt-icl"], household, teacher="expert"
+            entry = get_entry("household")
+            tasks = entry.load_tasks(c.household_suite, "valid_unseen", c.ttsi_games)
+            per_step = StepTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
+            reports = run_step_ttsi_variants(
+                llm, entry, tasks, TTSIConfig(seed=c.seed), ["tt-si", "tt-d", "tt-icl"], per_step, teacher="expert"
             )
             out = {}
             for variant, report in reports.items():

@@ -103,18 +103,19 @@ def main() -> None:
 
 def household_main(args: argparse.Namespace) -> None:
     from agents.llm import make_llm
-    from environments.household import load_tasks
-    from environments.household.ttsi import HouseholdTTSIConfig, run_household_ttsi_variants
+    from environments.base import get_entry
     from training.ttsi import TTSIConfig
+    from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
 
     print(f"how: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     started = time.perf_counter()
     llm = make_llm("transformers", "smollm2", num_threads=args.threads)
     limit = args.limit if "--limit" in sys.argv else 2
-    tasks = load_tasks(None, "valid_unseen", limit)
+    entry = get_entry("household")
+    tasks = entry.load_tasks(None, "valid_unseen", limit)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     config = TTSIConfig(tau=args.tau, k=args.k, num_train_epochs=args.epochs, learning_rate=args.lr)
-    household = HouseholdTTSIConfig(
+    household = StepTTSIConfig(
         max_steps=args.max_steps, max_adaptations=args.max_adaptations, candidates=args.candidates
     )
     print(
@@ -128,8 +129,8 @@ def household_main(args: argparse.Namespace) -> None:
     def progress(done: int, total: int) -> None:
         print(f"  {done}/{total} games, {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
 
-    reports = run_household_ttsi_variants(
-        llm, tasks, config, variants, household, teacher=args.teacher, on_progress=progress
+    reports = run_step_ttsi_variants(
+        llm, entry, tasks, config, variants, household, teacher=args.teacher, on_progress=progress
     )
     summaries = {v: r.summary() for v, r in reports.items()}
     first = summaries[variants[0]]

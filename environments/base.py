@@ -121,7 +121,10 @@ class EnvEntry:
     text form of `agents.tool_calls` (`Tools:` and one spec per line, at its end) and the agent also offers them to
     the model natively (`tools=`)."""
     ttsi: str | None = None
-    """`module:function` of the environment's test-time self-improvement (`training.ttsi.EnvTTSI`), if it has one."""
+    """`module:function` of the environment's test-time self-improvement (`training.ttsi.EnvTTSI`), if it has one:
+    per task (the code environment's) or per agent step (`training.ttsi_steps:step_ttsi`, with `ttsi_writer`)."""
+    ttsi_writer: str | None = None
+    """`module:function` making the example writer of per-step TT-SI (`training.ttsi_steps.MakeWriter`), if any."""
     consistency: str | None = None
     """Module of its reflection + self-consistency vote at inference (`evaluate_consistency`, `summarize_consistency`,
     `ConsistencyConfig`), where answers can be compared without ground truth (code: by running them)."""

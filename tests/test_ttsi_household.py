@@ -1,5 +1,6 @@
-"""TT-SI in the household env: per-step candidates and uncertainty, the expert's and the model's examples, the episode
-loop, exact restore of the base weights after an adapted step, and one end-to-end game with the real model."""
+"""Per-step TT-SI (`training.ttsi_steps`) in the household env: candidates and uncertainty, the expert's and the
+model's examples, the episode loop, exact restore of the base weights after an adapted step, and one end-to-end game
+with the real model."""
 
 from __future__ import annotations
 
@@ -8,18 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from agents.types import CandidateScore, Completion, Messages
+from environments.base import get_entry
 from environments.household import INSTRUCTIONS, HouseholdEnv, load_tasks, parse_action
-from environments.household.ttsi import (
-    EpisodeResult,
-    HouseholdTTSIConfig,
-    HouseholdTTSIReport,
-    StepResult,
-    answer_with_examples,
-    candidate_replies,
-    judge_step,
-    play_episode,
-    run_household_ttsi_variants,
-)
 from environments.household.ttsi_examples import (
     SYNTH_SYSTEM,
     ExpertWriter,
@@ -31,9 +22,21 @@ from environments.household.ttsi_examples import (
     writer_for,
 )
 from training.ttsi import TTSIConfig, TTSIOptions
+from training.ttsi_steps import (
+    EpisodeResult,
+    StepResult,
+    StepTTSIConfig,
+    StepTTSIReport,
+    answer_with_examples,
+    candidate_replies,
+    judge_step,
+    play_episode,
+    run_step_ttsi_variants,
+)
 from training.uncertainty import margin
 
 TASK = load_tasks(None, "valid_unseen", 1)[0]
+ENTRY = get_entry("household")
 
 
 def opening() -> tuple[Messages, list[str]]:
@@ -72,9 +75,9 @@ def test_candidates_are_deduplicated_by_parsed_action_and_margin_uses_their_scor
     llm, (messages, _) = ScriptedLLM(), opening()
     greedy = llm.generate(messages)[0]
     config = TTSIConfig(num_candidates=4, tau=0.5)
-    distinct, actions = candidate_replies(llm, messages, greedy, config, HouseholdTTSIConfig())
+    distinct, actions = candidate_replies(llm, ENTRY, messages, greedy, config, StepTTSIConfig())
     assert distinct == ["look", "inventory"] and actions == ["look", "look", "inventory", "look"]
-    verdict, n = judge_step(llm, messages, greedy, config, HouseholdTTSIConfig())
+    verdict, n = judge_step(llm, ENTRY, messages, greedy, config, StepTTSIConfig())
     assert llm.scored == [["look", "inventory"]] and n == 2
     assert verdict.confidence == pytest.approx(margin([1.0, 2.0])) == pytest.approx(0.4621, abs=1e-4)
     assert verdict.uncertain
@@ -83,35 +86,34 @@ def test_candidates_are_deduplicated_by_parsed_action_and_margin_uses_their_scor
 def test_admissible_candidates_are_the_greedy_reply_then_other_admissible_actions_capped():
     llm, (messages, admissible) = ScriptedLLM(), opening()
     greedy = Completion(text=f"> {admissible[1].upper()}")
-    household = HouseholdTTSIConfig(candidates="admissible", max_admissible=3)
-    distinct, _ = candidate_replies(llm, messages, greedy, TTSIConfig(), household, admissible=admissible)
+    household = StepTTSIConfig(candidates="admissible", max_admissible=3)
+    distinct, _ = candidate_replies(llm, ENTRY, messages, greedy, TTSIConfig(), household, admissible=admissible)
     assert distinct == [greedy.text, admissible[0], admissible[2]]
 
 
 def test_agreement_and_self_certainty_need_no_scores():
     llm, (messages, _) = ScriptedLLM(), opening()
     greedy = llm.generate(messages)[0]
-    verdict, _ = judge_step(llm, messages, greedy, TTSIConfig(estimator="agreement", tau=0.8), HouseholdTTSIConfig())
+    verdict, _ = judge_step(llm, ENTRY, messages, greedy, TTSIConfig(estimator="agreement", tau=0.8), StepTTSIConfig())
     assert verdict.confidence == 0.75 and verdict.uncertain
-    verdict, n = judge_step(llm, messages, greedy, TTSIConfig(estimator="self_certainty"), HouseholdTTSIConfig())
+    verdict, n = judge_step(llm, ENTRY, messages, greedy, TTSIConfig(estimator="self_certainty"), StepTTSIConfig())
     assert n == 1 and not verdict.uncertain and llm.scored == []
 
 
 def test_bad_settings_are_errors_before_any_work():
     with pytest.raises(ValueError, match="sampled candidates"):
-        run_household_ttsi_variants(
+        run_step_ttsi_variants(
             ScriptedLLM(),
+            ENTRY,
             [TASK],
             TTSIConfig(estimator="agreement"),
             ["tt-icl"],
-            HouseholdTTSIConfig(candidates="admissible"),
+            StepTTSIConfig(candidates="admissible"),
         )
     with pytest.raises(ValueError, match="candidate mode"):
-        run_household_ttsi_variants(
-            ScriptedLLM(), [TASK], TTSIConfig(), ["tt-icl"], HouseholdTTSIConfig(candidates="all")
-        )
+        run_step_ttsi_variants(ScriptedLLM(), ENTRY, [TASK], TTSIConfig(), ["tt-icl"], StepTTSIConfig(candidates="all"))
     with pytest.raises(TypeError, match="tt-icl"):
-        run_household_ttsi_variants(ScriptedLLM(), [TASK], TTSIConfig(), ["tt-si"])
+        run_step_ttsi_variants(ScriptedLLM(), ENTRY, [TASK], TTSIConfig(), ["tt-si"])
 
 
 # self-data augmentation ---------------------------------------------------------------------------------------------
@@ -164,8 +166,7 @@ def test_model_written_examples_are_kept_only_when_their_command_is_in_the_gramm
         " You are in the middle of a room. You see a cabinet 5.\nCommand: > Open cabinet 5",
     ]
     llm = ScriptedLLM(written=replies)
-    situation = situation_of(TASK, opening()[0][1:])
-    kept, written = ModelWriter(llm).write(situation, TTSIConfig(k=3, synthesis_tries=2))
+    kept, written = ModelWriter(llm).write(TASK, opening()[0][1:], TTSIConfig(k=3, synthesis_tries=2))
     assert written == 5
     assert [ex[-1]["content"] for ex in kept] == ["take peppershaker 2 from countertop 1", "open cabinet 5"]
     task_line = f"Your task is to: {TASK.data['task_text']}"
@@ -206,11 +207,13 @@ def test_tt_icl_drops_examples_that_do_not_fit_the_context():
     prompt, _ = opening()
     example = [{"role": "user", "content": "-= Welcome =- go"}, {"role": "assistant", "content": "look"}]
     llm = ShortContextLLM(turns=len(prompt) + 4)
-    reply, _, _ = answer_with_examples(llm, prompt[:1], prompt[1:], [example] * 4, TTSIConfig(), "tt-icl", 8)
+    reply, _, _ = answer_with_examples(llm, prompt[:1], prompt[1:], [example] * 4, TTSIConfig(), "tt-icl", 8, ["\n"])
     assert reply.text == "inventory"  # answered with the two examples that fit
     assert llm.lengths == [len(prompt) + 8, len(prompt) + 6, len(prompt) + 4]
     with pytest.raises(ValueError, match="context"):
-        answer_with_examples(ShortContextLLM(turns=1), prompt[:1], prompt[1:], [example], TTSIConfig(), "tt-icl", 8)
+        answer_with_examples(
+            ShortContextLLM(turns=1), prompt[:1], prompt[1:], [example], TTSIConfig(), "tt-icl", 8, ["\n"]
+        )
 
 
 def test_writer_for_each_variant():
@@ -228,10 +231,10 @@ def test_writer_for_each_variant():
 def test_only_the_uncertain_step_is_adapted_and_the_cap_stops_judging():
     llm = ScriptedLLM()
     prefix = [{"role": "system", "content": INSTRUCTIONS}]
-    config, household = TTSIConfig(num_candidates=3, tau=0.5, k=2), HouseholdTTSIConfig(max_steps=4, max_adaptations=1)
-    base = play_episode(llm, TASK, prefix, config, household)
+    config, household = TTSIConfig(num_candidates=3, tau=0.5, k=2), StepTTSIConfig(max_steps=4, max_adaptations=1)
+    base = play_episode(llm, ENTRY, TASK, prefix, config, household)
     assert base.steps == 4 and base.judged == () and not base.won
-    run = play_episode(llm, TASK, prefix, config, household, variant="tt-icl", writer=ExpertWriter())
+    run = play_episode(llm, ENTRY, TASK, prefix, config, household, variant="tt-icl", writer=ExpertWriter())
     [row] = run.judged
     assert row.step == 0 and row.uncertain and row.examples == 2 and row.examples_written == 2
     assert (row.base_action, row.action) == ("look", "inventory") and row.base_valid and row.valid
@@ -263,11 +266,11 @@ def test_report_counts_episodes_steps_and_adaptation_seconds():
                           answer_seconds=3.0)  # fmt: skip
 
     episodes = [
-        EpisodeResult("a", "pick_and_place", False, True, 20, 9, (step(True, changed=True), step(False))),
-        EpisodeResult("b", "pick_and_place", True, True, 7, 7, (step(False),)),
-        EpisodeResult("c", "pick_and_place", False, False, 20, 20, (step(True),)),
+        EpisodeResult("a", False, True, 20, 9, (step(True, changed=True), step(False))),
+        EpisodeResult("b", True, True, 7, 7, (step(False),)),
+        EpisodeResult("c", False, False, 20, 20, (step(True),)),
     ]
-    s = HouseholdTTSIReport("tt-si", {}, episodes).summary()
+    s = StepTTSIReport("household", "tt-si", {}, episodes).summary()
     assert (s["base"]["passed"], s["adapted"]["passed"], s["base"]["n"]) == (1, 2, 3)
     assert s["uncertain_share"] == 0.5 and (s["steps_judged"], s["steps_uncertain"], s["actions_changed"]) == (4, 2, 1)
     assert (s["base_on_uncertain"]["n"], s["variant_on_uncertain"]["passed"], s["base_on_confident"]["passed"]) == (
@@ -304,10 +307,10 @@ def test_margin_comes_from_real_scores_of_distinct_actions(llm, one_thread):
     messages, _ = opening()
     config = TTSIConfig(num_candidates=4, candidate_temperature=1.0)
     greedy = llm.generate(messages, max_tokens=48, stop=["\n"])[0]
-    distinct, actions = candidate_replies(llm, messages, greedy, config, HouseholdTTSIConfig(), seed=3)
+    distinct, actions = candidate_replies(llm, ENTRY, messages, greedy, config, StepTTSIConfig(), seed=3)
     assert distinct[0] == greedy.text and len(actions) == 4
     assert len({a for a in actions}) == len(distinct) == len({parse_action(r) for r in distinct})
-    verdict, n = judge_step(llm, messages, greedy, config, HouseholdTTSIConfig(), seed=3)
+    verdict, n = judge_step(llm, ENTRY, messages, greedy, config, StepTTSIConfig(), seed=3)
     assert n == len(distinct)
     assert verdict.confidence == pytest.approx(margin([s.nll for s in llm.score(messages, distinct)]), abs=1e-6)
 
@@ -320,7 +323,14 @@ def test_an_adapted_household_step_leaves_the_base_weights_bitwise(llm, one_thre
     examples = [conversation for _, conversation in expert_examples(TASK, 2, 2)]
     before, kind = logits(llm, messages), type(llm.model)  # a PeftModel when earlier tests loaded adapters
     reply, train_seconds, _ = answer_with_examples(
-        llm, messages[:1], messages[1:], examples, TTSIConfig(learning_rate=1e-2, num_train_epochs=1), "tt-si", 48
+        llm,
+        messages[:1],
+        messages[1:],
+        examples,
+        TTSIConfig(learning_rate=1e-2, num_train_epochs=1),
+        "tt-si",
+        48,
+        ["\n"],
     )
     assert train_seconds > 0 and reply.text.strip()
     assert torch.equal(logits(llm, messages), before)
@@ -332,10 +342,10 @@ def test_one_household_game_end_to_end_with_the_expert_teacher(llm, one_thread):
     import torch
 
     config = TTSIConfig(tau=1.0, k=1, num_train_epochs=1)
-    household = HouseholdTTSIConfig(max_steps=2, max_adaptations=1, candidates="admissible", max_admissible=3)
+    household = StepTTSIConfig(max_steps=2, max_adaptations=1, candidates="admissible", max_admissible=3)
     probe = opening()[0]
     before = logits(llm, probe)
-    reports = run_household_ttsi_variants(llm, [TASK], config, ["tt-d"], household)
+    reports = run_step_ttsi_variants(llm, ENTRY, [TASK], config, ["tt-d"], household)
     summary = reports["tt-d"].summary()
     [episode] = reports["tt-d"].episodes
     assert summary["inputs"] == 1 and summary["base"]["n"] == summary["adapted"]["n"] == 1

@@ -1,7 +1,8 @@
 """Test-time self-improvement (TT-SI) and its variants TT-D and TT-ICL: the parts every environment shares.
 
 Each environment that supports it says how in its `EnvEntry.ttsi` (code: one answer per task,
-`environments.code.ttsi`; household: one agent step at a time, `environments.household.ttsi`); this module holds
+`environments.code.ttsi`; household and tools: one agent step at a time, `training.ttsi_steps`, with the
+environment's example writer); this module holds
 the shared configuration and report types, the temporary LoRA that adapts the model and is removed afterwards
 (paper defaults: r 8, alpha 16, all linear layers, lr 1e-4, batch 1; the base weights are exactly as before), the
 `kintsugi tt-si` entry point that dispatches to the environment, and the report files.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agents.types import LLM, Messages
-from environments.base import TaskSpec
+from environments.base import EnvEntry, TaskSpec
 from training.uncertainty import ESTIMATORS
 
 log = logging.getLogger(__name__)
@@ -302,10 +303,12 @@ EXPERT_TEACHER = "expert"
 
 class EnvTTSI(Protocol):
     """An environment's TT-SI (`EnvEntry.ttsi`): base vs `config.variant` on the same `tasks`; returns
-    `TTSIReport.summary()`'s keys plus the rows under `per_input` (and what else the environment measures)."""
+    `TTSIReport.summary()`'s keys plus the rows under `per_input` (and what else the environment measures). Per task
+    (`environments.code.ttsi.code_ttsi`) or per agent step (`training.ttsi_steps.step_ttsi`)."""
 
     def __call__(
         self,
+        entry: EnvEntry,
         llm: LLM,
         tasks: Sequence[TaskSpec],
         config: TTSIConfig,
@@ -378,7 +381,9 @@ def ttsi_command(
         backend = teacher_backend or "transformers"
         extra = {"api_base": teacher_api_base} if teacher_api_base else {}
         teacher = make_llm(backend, teacher_model, **extra)
-    summary = run_env(llm, tasks, config, teacher=teacher, options=options or TTSIOptions(), on_progress=on_progress)
+    summary = run_env(
+        entry, llm, tasks, config, teacher=teacher, options=options or TTSIOptions(), on_progress=on_progress
+    )
     summary["suite"], summary["split"], summary["env"] = suite, split, env
     return summary
 

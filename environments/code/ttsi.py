@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from agents.types import LLM, Messages
-from environments.base import TaskSpec
+from environments.base import EnvEntry, TaskSpec
 from training.ttsi import (
     EXPERT_TEACHER,
     VARIANTS,
@@ -384,6 +384,7 @@ def _answer_with_examples(
 
 
 def code_ttsi(
+    entry: EnvEntry,
     llm: LLM,
     tasks: Sequence[TaskSpec],
     config: TTSIConfig,

@@ -42,7 +42,8 @@ register(
         max_steps=50,
         oracle=expert_action,
         thought_prefix="think: ",
-        ttsi="environments.household.ttsi:household_ttsi",
+        ttsi="training.ttsi_steps:step_ttsi",
+        ttsi_writer="environments.household.ttsi_examples:make_writer",
     )
 )
 

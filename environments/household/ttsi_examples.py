@@ -1,4 +1,5 @@
-"""Similar (state, action) examples for household TT-SI, and the household command grammar that checks them.
+"""The household environment's example writers for per-step TT-SI (`training.ttsi_steps`), and the household
+command grammar that checks what a model writes.
 
 - `ModelWriter`: a model (the agent itself for TT-SI, a teacher LLM for TT-D) is shown the current task and state and
   writes situations of the same kind of task with their next command (its reply begun with `Task: ...` and
@@ -26,6 +27,7 @@ from environments.household.prompts import INSTRUCTIONS, demo_task, parse_action
 from environments.household.vocab import LAMPS, OPENABLE, ROOMS, TASK_TYPES, TOOL_FOR
 from environments.household.world import NOTHING, WELCOME
 from training.ttsi import EXPERT_TEACHER, TTSIConfig
+from training.ttsi_steps import StepTTSIConfig
 
 EXPERTS = ("demo", "oracle")
 """`demo`: searches like an agent that does not know where things are, with ReAct thoughts (as the few-shot
@@ -182,9 +184,10 @@ class ModelWriter:
         self.max_tokens = max_tokens
         self.name = f"model:{llm.model_id}:{llm.adapter}"
 
-    def write(self, situation: Situation, config: TTSIConfig) -> tuple[list[Messages], int]:
+    def write(self, task: TaskSpec, episode: Messages, config: TTSIConfig) -> tuple[list[Messages], int]:
         """Up to `config.k` distinct examples whose command is in the household grammar, and how many replies had
         the example format at all. The reply is begun with the current task and `Observation:`."""
+        situation = situation_of(task, episode)
         begun = f"Task: {situation.task.data['task_text']}\nObservation:"
         replies = self.llm.generate(
             [*synthesis_request(situation), {"role": "assistant", "content": begun}],
@@ -246,13 +249,22 @@ class ExpertWriter:
         self.expert = expert
         self.name = f"expert:{expert}"
 
-    def write(self, situation: Situation, config: TTSIConfig) -> tuple[list[Messages], int]:
+    def write(self, task: TaskSpec, episode: Messages, config: TTSIConfig) -> tuple[list[Messages], int]:
         """`config.k` expert conversations (all kept), and how many were written."""
-        pairs = expert_examples(situation.task, situation.step, config.k, seed=config.seed, expert=self.expert)
+        situation = situation_of(task, episode)
+        pairs = expert_examples(task, situation.step, config.k, seed=config.seed, expert=self.expert)
         return [conversation for _, conversation in pairs], len(pairs)
 
 
 Writer = ModelWriter | ExpertWriter
+
+
+def make_writer(variant: str, llm: LLM, teacher: LLM | str | None, steps: StepTTSIConfig) -> Writer:
+    """The household's `EnvEntry.ttsi_writer`: `writer_for` with the step settings' expert and example budget."""
+    expert = steps.expert or "demo"
+    if expert not in EXPERTS:
+        raise ValueError(f"unknown household expert {expert!r}; use one of {', '.join(EXPERTS)}")
+    return writer_for(variant, llm, teacher, expert, steps.example_max_tokens)
 
 
 def writer_for(variant: str, llm: LLM, teacher: LLM | str | None, expert: str = "demo", max_tokens: int = 96) -> Writer:

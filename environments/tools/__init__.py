@@ -36,6 +36,8 @@ register(
         max_steps=ToolsConfig.max_steps,
         oracle=expert_action,
         tool_specs=task_tools,
+        ttsi="training.ttsi_steps:step_ttsi",
+        ttsi_writer="environments.tools.ttsi_examples:make_writer",
     )
 )
 

@@ -1,21 +1,20 @@
-"""Test-time self-improvement (TT-SI, TT-D, TT-ICL) in the household environment, one agent step at a time.
+"""Test-time self-improvement (TT-SI, TT-D, TT-ICL) one agent step at a time, in any environment with episodes.
 
-Each game is played greedily by the base model (the base episode) and once per variant (the variant episode). At each
+Each task is played greedily by the base model (the base episode) and once per variant (the variant episode). At each
 step of a variant episode, until `max_adaptations` uncertain steps have been adapted to:
 1. Self-awareness: the candidates are the greedy reply plus sampled ones, deduplicated by the action they parse to
-   (or the greedy reply plus the admissible actions); they are scored with `LLM.score`, p = softmax(-NLL),
-   u = p(1) - p(2) (or another `training.uncertainty` estimator); the step is uncertain when u < tau.
-2. Self-data augmentation (uncertain steps only): K similar (state, action) examples, as conversations.
-   - A model writes them (TT-SI: the model itself; TT-D: a teacher LLM): a situation of the same kind of task and
-     its next command; only those whose command parses in the household grammar are kept.
-   - Or the expert writes them (TT-D's default here, `teacher="expert"`): fresh train games of the same task type,
-     played by the expert of `environments.household.expert` as far as the episode has gone: real states, and
-     actions the environment accepted.
+   (or the greedy reply plus the state's admissible actions, where the environment lists them); they are scored
+   with `LLM.score`, p = softmax(-NLL), u = p(1) - p(2) (or another `training.uncertainty` estimator); the step is
+   uncertain when u < tau.
+2. Self-data augmentation (uncertain steps only): K similar (state, action) examples, as conversations, from the
+   environment's example writer (`EnvEntry.ttsi_writer`): the model itself (TT-SI), a teacher LLM (TT-D), or the
+   environment's expert on similar training tasks (TT-D's default where there is one: real states, accepted
+   actions). Each writer checks its examples the way its environment can.
 3. Self-improvement: a temporary LoRA fitted on the examples (`training.ttsi.adapted`, base weights restored exactly)
    chooses this step's action (TT-ICL: the examples go into the context instead); later steps use the base model.
 
 A variant episode equals the base episode until its first changed action, so greedy replies, verdicts and examples
-are memoised per game and shared by the base episode and every variant.
+are memoised per task and shared by the base episode and every variant.
 """
 
 from __future__ import annotations
@@ -25,13 +24,10 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from agents.types import LLM, Completion, Messages
-from environments.base import TaskSpec
-from environments.household.env import HouseholdConfig, HouseholdEnv
-from environments.household.prompts import parse_action
-from environments.household.ttsi_examples import EXPERTS, Writer, situation_of, writer_for
+from environments.base import EnvEntry, TaskSpec
 from training.ttsi import VARIANTS, TTSIConfig, TTSIOptions, _require_transformers, adapted
 from training.uncertainty import ESTIMATORS, Judgement, judge
 
@@ -41,8 +37,8 @@ CANDIDATE_MODES = ("sampled", "admissible")
 
 
 @dataclass(frozen=True)
-class HouseholdTTSIConfig:
-    """Household-specific settings of TT-SI (the shared ones are `TTSIConfig`'s)."""
+class StepTTSIConfig:
+    """Settings of per-step TT-SI (the shared ones are `TTSIConfig`'s)."""
 
     max_steps: int = 20
     """Steps per episode (thoughts included)."""
@@ -53,16 +49,35 @@ class HouseholdTTSIConfig:
     the greedy reply plus the state's admissible actions (at most `max_admissible`, in the env's sorted order)."""
     max_admissible: int = 16
     """Admissible actions scored per step in `admissible` mode."""
-    expert: str = "demo"
-    """The expert teacher: `demo` (searches like an agent that does not know where things are, with ReAct thoughts,
-    like the few-shot episodes) or `oracle` (reads the true state and goes straight to the objects)."""
-    max_tokens: int = 96
-    """Token budget of one reply (the household env's default)."""
+    expert: str | None = None
+    """Which of the environment's experts writes expert examples (None: its default; household: `demo`, which
+    searches like an agent that does not know where things are, or `oracle`, which goes straight to the objects)."""
+    max_tokens: int | None = None
+    """Token budget of one reply (None: the environment's default)."""
     prompt: str | None = None
     """The agent's prompt profile (None: the environment's default, with few-shot episodes; `compact` after a warm
     start)."""
     example_max_tokens: int = 96
-    """Token budget of one model-written example (a situation and a command)."""
+    """Token budget of one model-written example."""
+
+
+class StepWriter(Protocol):
+    """Writes the examples for an uncertain step (an environment's `EnvEntry.ttsi_writer` makes one per variant)."""
+
+    name: str
+    """Who writes (stored with the report), e.g. `expert:demo` or `model:NAME:ADAPTER`."""
+
+    def write(self, task: TaskSpec, episode: Messages, config: TTSIConfig) -> tuple[list[Messages], int]:
+        """Up to `config.k` example conversations for the state at the end of `episode` (the conversation from the
+        task's first observation on), and how many were written before the writer's checks."""
+        ...
+
+
+class MakeWriter(Protocol):
+    """`EnvEntry.ttsi_writer`: the writer of a variant's examples (`teacher`: an LLM, `expert`, or None for the
+    variant's default)."""
+
+    def __call__(self, variant: str, llm: LLM, teacher: LLM | str | None, steps: StepTTSIConfig) -> StepWriter: ...
 
 
 @dataclass(frozen=True)
@@ -78,10 +93,10 @@ class StepResult:
     """The base model's greedy action in this state."""
     action: str
     """The action taken (the adapted one on uncertain steps with examples)."""
-    base_valid: bool = False
-    """The base action is a thought or one of the state's admissible actions."""
-    valid: bool = False
-    """The action taken is a thought or one of the state's admissible actions."""
+    base_valid: bool | None = None
+    """The base action is a thought or one of the state's admissible actions (None: the env lists none)."""
+    valid: bool | None = None
+    """The action taken is a thought or one of the state's admissible actions (None: the env lists none)."""
     examples: int = 0
     """Examples kept."""
     examples_written: int = 0
@@ -104,7 +119,6 @@ class EpisodeResult:
     """One game: the base episode and the variant episode."""
 
     task_id: str
-    task_type: str
     base_won: bool
     variant_won: bool
     base_steps: int
@@ -118,9 +132,10 @@ class EpisodeResult:
 
 
 @dataclass
-class HouseholdTTSIReport:
-    """Base vs variant episodes on the same games."""
+class StepTTSIReport:
+    """Base vs variant episodes on the same tasks."""
 
+    env: str
     variant: str
     config: dict[str, Any]
     episodes: list[EpisodeResult] = field(default_factory=list)
@@ -131,6 +146,7 @@ class HouseholdTTSIReport:
         from agents.metrics import wilson_interval
 
         def rate(rows: Sequence[EpisodeResult | StepResult], attr: str) -> dict[str, Any]:
+            rows = [r for r in rows if getattr(r, attr) is not None]
             hits = sum(getattr(r, attr) for r in rows)
             lo, hi = wilson_interval(hits, len(rows))
             return {"passed": hits, "n": len(rows), "rate": hits / len(rows) if rows else None, "ci95": [lo, hi]}
@@ -145,7 +161,7 @@ class HouseholdTTSIReport:
         without = [e for e in self.episodes if not e.uncertain]
         return {
             "variant": self.variant,
-            "env": "household",
+            "env": self.env,
             "inputs": len(self.episodes),
             "base": rate(self.episodes, "base_won"),
             "adapted": rate(self.episodes, "variant_won"),
@@ -174,20 +190,29 @@ class HouseholdTTSIReport:
 
 
 # self-awareness -----------------------------------------------------------------------------------------------------
+def _stop(entry: EnvEntry) -> list[str]:
+    return list(entry.stop)
+
+
+def _max_tokens(entry: EnvEntry, steps: StepTTSIConfig) -> int:
+    return steps.max_tokens or entry.max_tokens
+
+
 def candidate_replies(
     llm: LLM,
+    entry: EnvEntry,
     messages: Messages,
     greedy: Completion,
     config: TTSIConfig,
-    household: HouseholdTTSIConfig,
+    steps: StepTTSIConfig,
     *,
     admissible: Sequence[str] = (),
     seed: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """(distinct candidate replies, every candidate's parsed action): the greedy reply first, then samples (or
     admissible actions) whose action differs from every earlier one."""
-    if household.candidates == "admissible":
-        replies = [greedy.text, *admissible[: household.max_admissible]]
+    if steps.candidates == "admissible":
+        replies = [greedy.text, *admissible[: steps.max_admissible]]
     else:
         samples = []
         if config.num_candidates > 1:
@@ -195,12 +220,12 @@ def candidate_replies(
                 messages,
                 n=config.num_candidates - 1,
                 temperature=config.candidate_temperature,
-                max_tokens=household.max_tokens,
-                stop=["\n"],
+                max_tokens=_max_tokens(entry, steps),
+                stop=_stop(entry),
                 seed=seed,
             )
         replies = [greedy.text, *(c.text for c in samples)]
-    actions = [parse_action(r) for r in replies]
+    actions = [entry.parse_action(entry.complete_reply(r)) for r in replies]
     distinct: dict[str, str] = {}
     for action, reply in zip(actions, replies, strict=True):
         distinct.setdefault(action, reply)
@@ -209,10 +234,11 @@ def candidate_replies(
 
 def judge_step(
     llm: LLM,
+    entry: EnvEntry,
     messages: Messages,
     greedy: Completion,
     config: TTSIConfig,
-    household: HouseholdTTSIConfig,
+    steps: StepTTSIConfig,
     *,
     admissible: Sequence[str] = (),
     seed: int | None = None,
@@ -220,7 +246,7 @@ def judge_step(
     """The uncertainty verdict on the step that `messages` asks for, and how many distinct candidates it weighed."""
     if config.estimator == "self_certainty":
         return judge("self_certainty", config.tau, token_logprobs=greedy.token_logprobs), 1
-    distinct, actions = candidate_replies(llm, messages, greedy, config, household, admissible=admissible, seed=seed)
+    distinct, actions = candidate_replies(llm, entry, messages, greedy, config, steps, admissible=admissible, seed=seed)
     if config.estimator == "agreement":
         return judge("agreement", config.tau, answers=actions), len(distinct)
     scores = llm.score(messages, distinct)
@@ -237,6 +263,7 @@ def answer_with_examples(
     config: TTSIConfig,
     variant: str,
     max_tokens: int,
+    stop: Sequence[str],
 ) -> tuple[Completion, float, float]:
     """The reply to `prefix + episode` after adapting to `examples`: (reply, training seconds, answer seconds).
 
@@ -249,7 +276,7 @@ def answer_with_examples(
         while True:  # a long episode behind the few-shot turns can leave no room for every example: drop the last
             shots: Messages = [turn for ex in kept for turn in ex if turn["role"] != "system"]
             try:
-                reply = llm.generate([*prefix, *shots, *episode], max_tokens=max_tokens, stop=["\n"])[0]
+                reply = llm.generate([*prefix, *shots, *episode], max_tokens=max_tokens, stop=list(stop))[0]
                 break
             except ValueError as error:
                 if not kept or "context" not in str(error):
@@ -261,7 +288,7 @@ def answer_with_examples(
     with adapted(llm, examples, config) as view:
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        reply = view.generate([*prefix, *episode], max_tokens=max_tokens, stop=["\n"])[0]
+        reply = view.generate([*prefix, *episode], max_tokens=max_tokens, stop=list(stop))[0]
         answer_seconds = time.perf_counter() - start
         start = time.perf_counter()
     return reply, train_seconds + time.perf_counter() - start, answer_seconds
@@ -274,7 +301,7 @@ def _key(messages: Messages) -> tuple[tuple[str, str], ...]:
 
 @dataclass
 class _Memo:
-    """Work shared by the episodes of one game (the same conversation always gets the same greedy reply)."""
+    """Work shared by the episodes of one task (the same conversation always gets the same greedy reply)."""
 
     greedy: dict[tuple, Completion] = field(default_factory=dict)
     verdicts: dict[tuple, tuple[Judgement, int, float]] = field(default_factory=dict)
@@ -290,83 +317,96 @@ class EpisodeRun:
     judged: tuple[StepResult, ...]
 
 
+def _valid(entry: EnvEntry, action: str, admissible: Sequence[str] | None) -> bool | None:
+    """A thought or an admissible action; None where the environment lists no admissible actions."""
+    if admissible is None:
+        return None
+    return bool(entry.thought_prefix and action.startswith(entry.thought_prefix.strip())) or action in admissible
+
+
 def play_episode(
     llm: LLM,
+    entry: EnvEntry,
     task: TaskSpec,
     prefix: Messages,
     config: TTSIConfig,
-    household: HouseholdTTSIConfig,
+    steps: StepTTSIConfig,
     *,
     variant: str | None = None,
-    writer: Writer | None = None,
+    writer: StepWriter | None = None,
     memo: _Memo | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> EpisodeRun:
     """One greedy episode of `task`; with a `variant` (and its `writer`), uncertain steps are adapted to."""
     memo = memo or _Memo()
-    env = HouseholdEnv(task, HouseholdConfig(max_steps=household.max_steps))
-    obs, info = env.reset()
-    episode: Messages = [{"role": "user", "content": obs}]
-    judged: list[StepResult] = []
-    adaptations = 0
-    for step in range(household.max_steps):
-        messages = [*prefix, *episode]
-        key = _key(messages)
-        if key not in memo.greedy:
-            memo.greedy[key] = llm.generate(messages, max_tokens=household.max_tokens, stop=["\n"])[0]
-        greedy = memo.greedy[key]
-        reply = greedy.text
-        if variant is not None and writer is not None and adaptations < household.max_adaptations:
-            if key not in memo.verdicts:
-                start = time.perf_counter()
-                verdict, n = judge_step(
-                    llm,
-                    messages,
-                    greedy,
-                    config,
-                    household,
-                    admissible=info["admissible_actions"],
-                    seed=config.seed + step,
+    env = entry.make(task, max_steps=steps.max_steps, **(resources or {}))
+    max_tokens, stop = _max_tokens(entry, steps), _stop(entry)
+    try:
+        obs, info = env.reset()
+        episode: Messages = [{"role": "user", "content": obs}]
+        judged: list[StepResult] = []
+        adaptations = 0
+        won, taken = False, 0
+        for step in range(steps.max_steps):
+            messages = [*prefix, *episode]
+            key = _key(messages)
+            if key not in memo.greedy:
+                memo.greedy[key] = llm.generate(messages, max_tokens=max_tokens, stop=stop)[0]
+            greedy = memo.greedy[key]
+            reply = entry.complete_reply(greedy.text)
+            admissible = info.get("admissible_actions")
+            if variant is not None and writer is not None and adaptations < steps.max_adaptations:
+                if key not in memo.verdicts:
+                    start = time.perf_counter()
+                    verdict, n = judge_step(
+                        llm, entry, messages, greedy, config, steps, admissible=admissible or (),
+                        seed=config.seed + step,
+                    )  # fmt: skip
+                    memo.verdicts[key] = (verdict, n, time.perf_counter() - start)
+                verdict, n, judge_seconds = memo.verdicts[key]
+                base_action = entry.parse_action(reply)
+                row = StepResult(
+                    step=step,
+                    confidence=verdict.confidence,
+                    uncertain=verdict.uncertain,
+                    candidates=n,
+                    base_action=base_action,
+                    action=base_action,
+                    judge_seconds=judge_seconds,
                 )
-                memo.verdicts[key] = (verdict, n, time.perf_counter() - start)
-            verdict, n, judge_seconds = memo.verdicts[key]
-            base_action = parse_action(greedy.text)
-            row = StepResult(
-                step=step,
-                confidence=verdict.confidence,
-                uncertain=verdict.uncertain,
-                candidates=n,
-                base_action=base_action,
-                action=base_action,
-                judge_seconds=judge_seconds,
-            )
-            if verdict.uncertain:
-                adaptations += 1
-                reply, row = _adapt(llm, task, prefix, episode, reply, config, household, variant, writer, memo, row)
-            valid = {*info["admissible_actions"]}
-            judged.append(
-                replace(
-                    row,
-                    base_valid=base_action.startswith("think:") or base_action in valid,
-                    valid=row.action.startswith("think:") or row.action in valid,
+                if verdict.uncertain:
+                    adaptations += 1
+                    reply, row = _adapt(llm, entry, task, prefix, episode, reply, config, steps, variant, writer,
+                                        memo, row)  # fmt: skip
+                judged.append(
+                    replace(
+                        row,
+                        base_valid=_valid(entry, base_action, admissible),
+                        valid=_valid(entry, row.action, admissible),
+                    )
                 )
-            )
-        obs, _, terminated, truncated, info = env.step(parse_action(reply))
-        episode += [{"role": "assistant", "content": reply}, {"role": "user", "content": obs}]
-        if terminated or truncated:
-            break
-    return EpisodeRun(won=env.won, steps=env.steps, judged=tuple(judged))
+            obs, reward, terminated, truncated, info = env.step(entry.parse_action(reply))
+            taken += 1
+            won = won or (terminated and reward > 0)
+            episode += [{"role": "assistant", "content": reply}, {"role": "user", "content": obs}]
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return EpisodeRun(won=won, steps=taken, judged=tuple(judged))
 
 
 def _adapt(
     llm: LLM,
+    entry: EnvEntry,
     task: TaskSpec,
     prefix: Messages,
     episode: Messages,
     base_reply: str,
     config: TTSIConfig,
-    household: HouseholdTTSIConfig,
+    steps: StepTTSIConfig,
     variant: str,
-    writer: Writer,
+    writer: StepWriter,
     memo: _Memo,
     row: StepResult,
 ) -> tuple[str, StepResult]:
@@ -374,7 +414,7 @@ def _adapt(
     key = (writer.name, *_key(episode))
     if key not in memo.examples:
         start = time.perf_counter()
-        examples, written = writer.write(situation_of(task, episode), config)
+        examples, written = writer.write(task, episode, config)
         memo.examples[key] = (examples, written, time.perf_counter() - start)
     examples, written, synthesis_seconds = memo.examples[key]
     row = replace(row, examples=len(examples), examples_written=written, synthesis_seconds=synthesis_seconds)
@@ -382,97 +422,81 @@ def _adapt(
         log.info("%s step %d: no written example was kept; keeping the base action", task.task_id, row.step)
         return base_reply, row
     reply, train_seconds, answer_seconds = answer_with_examples(
-        llm, prefix, episode, examples, config, variant, household.max_tokens
+        llm, prefix, episode, examples, config, variant, _max_tokens(entry, steps), _stop(entry)
     )
-    action = parse_action(reply.text)
+    text = entry.complete_reply(reply.text)
+    action = entry.parse_action(text)
     log.info("%s step %d: base %r -> %s %r", task.task_id, row.step, row.base_action, variant, action)
-    return reply.text, replace(row, action=action, train_seconds=train_seconds, answer_seconds=answer_seconds)
+    return text, replace(row, action=action, train_seconds=train_seconds, answer_seconds=answer_seconds)
 
 
-def run_household_ttsi_variants(
+def run_step_ttsi_variants(
     llm: LLM,
+    entry: EnvEntry,
     tasks: Sequence[TaskSpec],
     config: TTSIConfig,
     variants: Sequence[str],
-    household: HouseholdTTSIConfig | None = None,
+    steps: StepTTSIConfig | None = None,
     *,
     teacher: LLM | str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, HouseholdTTSIReport]:
-    """Base vs each variant on the same household games (the base episode and shared steps computed once per game).
-    `config.variant` is ignored; `teacher` is an LLM or "expert" (see `writer_for`)."""
-    from environments.base import get_entry
-
-    household = household or HouseholdTTSIConfig()
+) -> dict[str, StepTTSIReport]:
+    """Base vs each variant on the same tasks of `entry`'s environment (the base episode and shared steps computed
+    once per task). `config.variant` is ignored; `teacher` is an LLM or "expert" (see the environment's writer)."""
+    steps = steps or StepTTSIConfig()
     for variant in variants:
         if variant not in VARIANTS:
             raise ValueError(f"unknown TT-SI variant {variant!r}; use one of {', '.join(VARIANTS)}")
     if config.estimator not in ESTIMATORS:
         raise ValueError(f"unknown uncertainty estimator {config.estimator!r}; use one of {', '.join(ESTIMATORS)}")
-    if household.candidates not in CANDIDATE_MODES:
-        raise ValueError(f"unknown candidate mode {household.candidates!r}; use one of {', '.join(CANDIDATE_MODES)}")
-    if config.estimator == "agreement" and household.candidates != "sampled":
+    if steps.candidates not in CANDIDATE_MODES:
+        raise ValueError(f"unknown candidate mode {steps.candidates!r}; use one of {', '.join(CANDIDATE_MODES)}")
+    if config.estimator == "agreement" and steps.candidates != "sampled":
         raise ValueError("the agreement estimator needs sampled candidates (candidates='sampled')")
-    if household.expert not in EXPERTS:
-        raise ValueError(f"unknown household expert {household.expert!r}; use one of {', '.join(EXPERTS)}")
-    if household.max_steps < 1 or household.max_adaptations < 0:
+    if steps.max_steps < 1 or steps.max_adaptations < 0:
         raise ValueError("max_steps must be >= 1 and max_adaptations >= 0")
+    make_writer: MakeWriter = entry.ability("ttsi_writer")
+    writers = {v: make_writer(v, llm, teacher, steps) for v in variants}  # a bad teacher or expert fails here
     if any(v in ("tt-si", "tt-d") for v in variants):
         _require_transformers(llm)
-    writers = {v: writer_for(v, llm, teacher, household.expert, household.example_max_tokens) for v in variants}
-    entry = get_entry("household")
-    profile = entry.prompt(household.prompt)
+    profile = entry.prompt(steps.prompt)
     prefix: Messages = [{"role": "system", "content": profile.system}, *profile.few_shot]  # type: ignore[list-item]
     reports = {
-        v: HouseholdTTSIReport(
-            variant=v, config=asdict(replace(config, variant=v)) | asdict(household) | {"writer": writers[v].name}
+        v: StepTTSIReport(
+            env=entry.name,
+            variant=v,
+            config=asdict(replace(config, variant=v)) | asdict(steps) | {"writer": writers[v].name},
         )
         for v in variants
     }
-    for index, task in enumerate(tasks):
-        memo = _Memo()
-        base = play_episode(llm, task, prefix, config, household, memo=memo)
-        for variant in variants:
-            writer = writers[variant]
-            run = play_episode(llm, task, prefix, config, household, variant=variant, writer=writer, memo=memo)
-            reports[variant].episodes.append(
-                EpisodeResult(
-                    task_id=task.task_id,
-                    task_type=task.data["task_type"],
-                    base_won=base.won,
-                    variant_won=run.won,
-                    base_steps=base.steps,
-                    variant_steps=run.steps,
-                    judged=run.judged,
+    resources = entry.resources()
+    try:
+        for index, task in enumerate(tasks):
+            memo = _Memo()
+            base = play_episode(llm, entry, task, prefix, config, steps, memo=memo, resources=resources)
+            for variant in variants:
+                run = play_episode(llm, entry, task, prefix, config, steps, variant=variant, writer=writers[variant],
+                                   memo=memo, resources=resources)  # fmt: skip
+                reports[variant].episodes.append(
+                    EpisodeResult(
+                        task_id=task.task_id,
+                        base_won=base.won,
+                        variant_won=run.won,
+                        base_steps=base.steps,
+                        variant_steps=run.steps,
+                        judged=run.judged,
+                    )
                 )
-            )
-        if on_progress:
-            on_progress(index + 1, len(tasks))
+            if on_progress:
+                on_progress(index + 1, len(tasks))
+    finally:
+        for resource in resources.values():
+            resource.close()
     return reports
 
 
-def household_ttsi_command(
-    llm: LLM,
-    tasks: Sequence[TaskSpec],
-    config: TTSIConfig,
-    household: HouseholdTTSIConfig,
-    *,
-    teacher: LLM | str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """`kintsugi tt-si --env household`: the summary of `config.variant` on `tasks`, plus per-game rows."""
-    report = run_household_ttsi_variants(
-        llm, tasks, config, [config.variant], household, teacher=teacher, on_progress=on_progress
-    )[config.variant]
-    summary = report.summary()
-    summary["per_input"] = [
-        asdict(e) | {"judged": [asdict(s) | {"adaptation_seconds": s.adaptation_seconds} for s in e.judged]}
-        for e in report.episodes
-    ]
-    return summary
-
-
-def household_ttsi(
+def step_ttsi(
+    entry: EnvEntry,
     llm: LLM,
     tasks: Sequence[TaskSpec],
     config: TTSIConfig,
@@ -481,12 +505,20 @@ def household_ttsi(
     options: TTSIOptions,
     on_progress: Callable[[int, int], None] | None,
 ) -> dict[str, Any]:
-    """The household environment's `EnvEntry.ttsi`: per agent step, with `options`' step settings (`teacher`
-    `expert`: the environment's expert writes the examples, tt-d's default here)."""
-    household = HouseholdTTSIConfig(
-        max_steps=options.max_steps or HouseholdTTSIConfig.max_steps,
+    """`EnvEntry.ttsi` of environments judged per agent step: the summary of `config.variant` on `tasks` with
+    `options`' step settings, plus per-task rows."""
+    steps = StepTTSIConfig(
+        max_steps=options.max_steps or StepTTSIConfig.max_steps,
         max_adaptations=options.max_adaptations,
         candidates=options.candidates,
         prompt=options.prompt,
     )
-    return household_ttsi_command(llm, tasks, config, household, teacher=teacher, on_progress=on_progress)
+    report = run_step_ttsi_variants(
+        llm, entry, tasks, config, [config.variant], steps, teacher=teacher, on_progress=on_progress
+    )[config.variant]
+    summary = report.summary()
+    summary["per_input"] = [
+        asdict(e) | {"judged": [asdict(s) | {"adaptation_seconds": s.adaptation_seconds} for s in e.judged]}
+        for e in report.episodes
+    ]
+    return summary
