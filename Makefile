@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Extras the full test suite exercises: the real ALFWorld engine (builds from source in about 2 minutes;
-# its build needs the venv on PATH) and the docker SDK.
+# its build needs the venv on PATH), the docker SDK and Ray.
 setup-extras: $(EXTRAS_STAMP)
 
 $(EXTRAS_STAMP): $(STAMP)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld,docker]'
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q -e '.[dev,alfworld,docker,ray]'
 	touch $(EXTRAS_STAMP)
 
 # A real browser for the viewer's tests: Debian's chromium and its matching chromedriver (apt, as root), and Selenium.

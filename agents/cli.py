@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -96,6 +97,8 @@ def run(
     limit: int = typer.Option(None, min=1, help="Use only the first N tasks."),
     seed: int = typer.Option(0, help="Seed for environments and sampling."),
     batch_size: int = typer.Option(8, min=1, help="Episodes advanced together (one batched LLM call per turn)."),
+    ray: str = typer.Option(None, "--ray", help="Play on Ray: auto (a local cluster for the run) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished run in OUT."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the metrics."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
@@ -114,6 +117,9 @@ def run(
             fail(f"nothing to resume in {store_path}: every run there has finished (drop --resume to start one)")
         run_id = prior["id"]
         config = RunConfig.from_dict(prior["config"])
+        # where the episodes play is not part of the experiment: a resume may move to Ray or back
+        typed = {k: ctx.params[k] for k in EXECUTION_FLAGS if ctx.get_parameter_source(k).name == "COMMANDLINE"}
+        config = replace(config, **typed)
         _refuse_contradictions(ctx, config, run_id)
         console.print(f"resuming {run_id}")
     else:
@@ -133,6 +139,9 @@ def run(
             model=model,
             adapter=adapter,
             prompt=prompt or _trained_prompt(adapter or model),
+            api_base=api_base,
+            ray=ray,
+            ray_workers=ray_workers,
         )
     try:
         entry = get_entry(config.env)
@@ -143,7 +152,8 @@ def run(
         entry.load_tasks(config.suite, config.split, config.limit)
     except ValueError as exc:  # a task file's errors among them
         fail(str(exc))
-    llm = _make_llm(config.backend, config.model, config.adapter, api_base)
+    # on Ray the workers hold the models; the driver only stores
+    llm = None if config.ray else _make_llm(config.backend, config.model, config.adapter, config.api_base)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -176,6 +186,10 @@ def run(
         out.print_json(json.dumps({"run_id": result.run_id, "store": str(result.store_path), **m}))
         return
     _print_metrics(result.run_id, result.store_path, m)
+
+
+EXECUTION_FLAGS = ("ray", "ray_workers", "batch_size", "api_base")
+"""`run` options that say how the episodes are played, not what: `--resume` takes them from the command line."""
 
 
 def _refuse_contradictions(ctx: typer.Context, stored: Any, run_id: str) -> None:

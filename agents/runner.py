@@ -55,8 +55,15 @@ class RunConfig:
     """Model name for the backend."""
     adapter: str | None = None
     """LoRA adapter for the model."""
+    api_base: str | None = None
+    """Server URL of the litellm backend (an OpenAI-compatible server, e.g. vLLM's)."""
     prompt: str | None = None
     """The environment's prompt profile (None: its default; `compact` after a warm start)."""
+    ray: str | None = None
+    """Play the episodes on a Ray cluster: `auto` (a local one started for the run) or a cluster's address; None:
+    in this process (`agents.ray_runner`)."""
+    ray_workers: int = 2
+    """Episode workers on the Ray cluster, each with its own model (or client of a shared server)."""
 
     def resolved_max_steps(self) -> int:
         if self.max_steps is not None:
@@ -184,7 +191,7 @@ def policy_for(entry: EnvEntry, config: RunConfig) -> PolicyConfig:
 
 
 def run_agent(
-    llm: LLM,
+    llm: LLM | None,
     store: Store,
     config: RunConfig,
     *,
@@ -192,13 +199,20 @@ def run_agent(
     on_progress: Callable[[int, int], None] | None = None,
     resources: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run (or, given `run_id`, resume) `config`; returns the run's metrics over all its trajectories.
+    """Run (or, given `run_id`, resume) `config`; returns the run's metrics over all its trajectories. `llm` may be
+    None with `config.ray` (the workers hold the models).
 
     `on_progress(done, total)` is called as episodes finish. `resources` go to the environment factory
     (e.g. `sandbox=` for the code env).
     """
     entry = get_entry(config.env)
     tasks = entry.load_tasks(config.suite, config.split, config.limit)
+    if config.ray:
+        from agents.ray_runner import run_on_ray
+
+        return run_on_ray(llm, store, config, entry, tasks, run_id=run_id, on_progress=on_progress)
+    if llm is None:
+        raise ValueError("run_agent needs an llm unless the run plays on Ray")
     owned = {} if resources else entry.resources()
     try:
         return _run_agent(llm, store, config, entry, tasks, run_id, on_progress, {**owned, **(resources or {})})
@@ -315,17 +329,39 @@ def start_trajectory(
     `llm` is the agent that will play it (None: the environment's expert); `prompt` names the prompt profile.
     """
     obs, _ = env.reset(seed=seed)
+    traj = new_trajectory(
+        entry, task, run_id, llm, obs, seed=seed, sample_index=sample_index, source=source, parent_id=parent_id,
+        meta=meta, prompt=prompt,
+    )  # fmt: skip
+    return store.start_trajectory(traj)
+
+
+def new_trajectory(
+    entry: EnvEntry,
+    task: TaskSpec,
+    run_id: str,
+    llm: LLM | None,
+    initial_observation: str,
+    *,
+    seed: int | None,
+    sample_index: int = 0,
+    source: Source = Source.SAMPLED,
+    parent_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+    prompt: str | None = None,
+) -> Trajectory:
+    """The record of an episode of `task` that opened with `initial_observation` (no steps yet, not stored)."""
     profile = entry.prompt(prompt)
     model, adapter = (llm.model_id, llm.adapter) if llm is not None else (f"expert:{entry.name}", None)
     identity = getattr(llm, "identity", model)
-    traj = Trajectory(
+    return Trajectory(
         id=new_id("traj"),
         run_id=run_id,
         task_id=task.task_id,
         env=entry.name,
         system_prompt=profile.system,
         context=tuple(profile.few_shot),
-        initial_observation=obs,
+        initial_observation=initial_observation,
         sample_index=sample_index,
         seed=seed,
         source=source,
@@ -339,4 +375,3 @@ def start_trajectory(
             **(meta or {}),
         },
     )
-    return store.start_trajectory(traj)

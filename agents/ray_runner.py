@@ -1,0 +1,254 @@
+"""Episodes on a Ray cluster: workers play them, the driver stores them (the SQLite store keeps one writer).
+
+`kintsugi run --ray auto` starts a local cluster for the run (bound to 127.0.0.1, no dashboard, a bounded object
+store) and stops it afterwards; `--ray HOST:PORT` joins a running cluster. Each worker is a Ray actor that holds its
+own LLM backend (the embedded model loaded once per actor, or a client of a shared OpenAI-compatible server with
+`--backend litellm --api-base URL`, which is what a GPU cluster does with a vLLM server) and makes the environment's
+shared resources (a sandbox) on the node it runs on. A worker plays one episode at a time and sends it back whole;
+the driver commits it (trajectory and steps) and gives the worker the next one. A worker that dies mid-episode costs
+that episode only: nothing of it was stored, a new worker replaces the dead one and plays it again from its seed, and
+the run's metrics say how many episodes were retried. Finished episodes are in the store, so `--resume` (with or
+without Ray) plays only the rest.
+
+Greedy episodes equal the in-process runner's (`tests/test_ray_runner.py`); sampled ones are seeded per episode
+(`trajectory_seed`), so they repeat from one Ray run to the next but differ from the in-process runner's, whose
+sampling seed follows its batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from agents.metrics import summarize
+from agents.store import Store
+from agents.types import LLM, Step, Trajectory
+from environments.base import EnvEntry, TaskSpec
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+"""`RunConfig.ray` value that starts a local cluster for the run."""
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """How `auto` starts its cluster."""
+
+    object_store_mb: int = 256
+    """Object store memory (episodes are small; the default would take a third of the machine's RAM)."""
+    host: str = "127.0.0.1"
+    """Address the cluster binds to (nothing listens beyond this machine)."""
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One episode as a worker played it: what the driver stores."""
+
+    task_id: str
+    sample_index: int
+    seed: int
+    initial_observation: str
+    steps: tuple[Step, ...]
+    ended: str | None
+    """Why it ended early (`context_full`), or None."""
+    worker_pid: int
+
+
+class EpisodeWorker:
+    """A Ray actor: an LLM backend and the environment's resources, playing one episode per call."""
+
+    def __init__(self, config_data: dict[str, Any], llm_options: dict[str, Any]) -> None:
+        from agents.llm import make_llm
+        from agents.runner import RunConfig
+        from environments.base import get_entry
+
+        self.config = RunConfig.from_dict(config_data)
+        self.entry = get_entry(self.config.env)
+        self.llm = make_llm(self.config.backend, self.config.model, adapter=self.config.adapter, **llm_options)
+        self.resources = self.entry.resources()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def play(self, task: TaskSpec, sample_index: int, seed: int) -> EpisodeResult:
+        from agents.graph import Episode, build_graph, run_graph
+        from agents.runner import make_env, policy_for, task_tools
+
+        env = make_env(self.entry, task, self.config, self.resources)
+        steps: list[Step] = []
+        ended: list[str] = []
+        try:
+            obs, _ = env.reset(seed=seed)
+            profile = self.entry.prompt(self.config.prompt)
+            messages = [
+                {"role": "system", "content": profile.system},
+                *[dict(m) for m in profile.few_shot],
+                {"role": "user", "content": obs},
+            ]
+            policy = replace(policy_for(self.entry, self.config), seed=seed)
+            graph = build_graph(
+                self.llm, {"episode": env}, self.entry.parse_action, policy, lambda _e, step: steps.append(step),
+                complete_reply=self.entry.complete_reply, on_context_full=lambda _e: ended.append("context_full"),
+            )  # fmt: skip
+            episode = Episode(trajectory_id="episode", messages=messages, tools=task_tools(self.entry, task))
+            run_graph(graph, [episode], policy.max_steps)
+        finally:
+            env.close()
+        return EpisodeResult(task.task_id, sample_index, seed, obs, tuple(steps), ended[0] if ended else None,
+                             os.getpid())  # fmt: skip
+
+    def close(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+
+
+def _connect(address: str, cluster: LocalCluster, workers: int) -> bool:
+    """Connect to (or start) the cluster; True when this call started it (and so must stop it)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address == AUTO:
+        ray.init(
+            num_cpus=workers, include_dashboard=False, object_store_memory=cluster.object_store_mb * 2**20,
+            _node_ip_address=cluster.host, log_to_driver=False, configure_logging=False,
+        )  # fmt: skip
+        return True
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    return False
+
+
+def run_on_ray(
+    llm: LLM | None,
+    store: Store,
+    config: Any,
+    entry: EnvEntry,
+    tasks: list[TaskSpec],
+    *,
+    run_id: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    cluster: LocalCluster | None = None,
+    llm_options: dict[str, Any] | None = None,
+    on_result: Callable[[EpisodeResult], None] | None = None,
+) -> Any:
+    """`run_agent` with the episodes on Ray (`config.ray`, `config.ray_workers`); returns its `RunResult`.
+
+    `llm` (may be None) only names the model in the stored records; each worker builds its own from the config.
+    `on_result` sees each episode as it is stored (tests kill a worker from it).
+    """
+    import ray
+
+    from agents.runner import RunResult, new_trajectory, trajectory_seed
+
+    if config.ray_workers < 1:
+        raise ValueError(f"ray_workers must be at least 1, got {config.ray_workers}")
+    namer = llm if llm is not None else _Named(config.model, config.adapter)
+    if run_id is None:
+        run_id = store.create_run(asdict(config), model=namer.model_id, adapter=namer.adapter)
+    done: set[tuple[str, int]] = set()
+    for traj in store.trajectories(run_id):
+        if traj.status == "done":
+            done.add((traj.task_id, traj.sample_index))
+        elif traj.status == "running":  # cut short by an earlier, interrupted run: played again whole
+            store.finish_trajectory(traj.id, status="abandoned", meta={"abandoned": "replayed on Ray"})
+    jobs = [(t, k) for t in tasks for k in range(config.samples) if (t.task_id, k) not in done]
+    total, finished = len(tasks) * config.samples, len(done)
+    if on_progress:
+        on_progress(finished, total)
+    started = _connect(config.ray, cluster or LocalCluster(), config.ray_workers)
+    worker_class = ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker)
+    options = dict(llm_options or {})
+    if config.api_base:
+        options.setdefault("api_base", config.api_base)
+    if config.backend == "transformers":
+        options.setdefault("num_threads", 1)  # one core per worker: threads beyond it only contend
+    config_data = asdict(config)
+    retried = 0
+    workers: list[Any] = []
+    try:
+        workers = [worker_class.remote(config_data, options) for _ in range(min(config.ray_workers, len(jobs)))]
+        queue = list(jobs)
+        attempts: dict[tuple[str, int], int] = {}
+        running: dict[Any, tuple[Any, TaskSpec, int]] = {}
+
+        def submit(worker: Any) -> None:
+            task, k = queue.pop(0)
+            seed = trajectory_seed(config.seed, task.task_id, k)
+            running[worker.play.remote(task, k, seed)] = (worker, task, k)
+
+        for worker in workers:
+            if queue:
+                submit(worker)
+        while running:
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            worker, task, k = running.pop(ref)
+            try:
+                result: EpisodeResult = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                attempts[(task.task_id, k)] = attempts.get((task.task_id, k), 0) + 1
+                if attempts[(task.task_id, k)] > 3:
+                    raise RuntimeError(f"{task.task_id} sample {k}: its worker died 4 times; last: {exc}") from exc
+                retried += 1
+                log.warning("%s sample %d: its worker died (%s); playing it again on a new worker", task.task_id, k,
+                            type(exc).__name__)  # fmt: skip
+                workers.remove(worker)
+                worker = worker_class.remote(config_data, options)
+                workers.append(worker)
+                queue.insert(0, (task, k))
+                submit(worker)
+                continue
+            _store_episode(store, entry, task, run_id, namer, config, result, new_trajectory)
+            finished += 1
+            if on_progress:
+                on_progress(finished, total)
+            if on_result:
+                on_result(result)
+            if queue:
+                submit(worker)
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+        if started:
+            ray.shutdown()
+    metrics = summarize(store.trajectories(run_id, status="done"))
+    metrics["model"] = getattr(namer, "identity", namer.model_id)
+    metrics["ray"] = {"workers": config.ray_workers, "episodes_retried": retried}
+    store.finish_run(run_id, metrics)
+    return RunResult(run_id=run_id, store_path=store.path, metrics=metrics)
+
+
+def _store_episode(
+    store: Store,
+    entry: EnvEntry,
+    task: TaskSpec,
+    run_id: str,
+    namer: Any,
+    config: Any,
+    result: EpisodeResult,
+    new_trajectory: Callable[..., Trajectory],
+) -> None:
+    """Commit one finished episode: its record, every step, its end."""
+    traj = new_trajectory(
+        entry, task, run_id, namer, result.initial_observation, seed=result.seed, sample_index=result.sample_index,
+        prompt=config.prompt, meta={"ray_worker_pid": result.worker_pid},
+    )  # fmt: skip
+    store.start_trajectory(traj)
+    for step in result.steps:
+        store.add_step(traj.id, step)
+    store.finish_trajectory(traj.id, meta={"ended": result.ended, "steps": len(result.steps)} if result.ended else None)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """What the stored records say about the model when the driver holds none."""
+
+    model_id: str
+    adapter: str | None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.model_id}+{self.adapter}" if self.adapter else self.model_id

@@ -1,0 +1,112 @@
+"""Episodes on a real local Ray cluster (a head and two worker nodes on 127.0.0.1, no dashboard, small object
+stores), with the embedded model in each worker: the same greedy trajectories as the in-process runner, and a
+worker killed mid-run costs its episode a replay, never a loss or a duplicate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="Ray is optional here: pip install 'kintsugi[ray]' (make test installs it)")
+
+from agents.runner import RunConfig, run_agent
+from agents.store import Store
+
+pytestmark = pytest.mark.slow
+
+RAY = Path(sys.executable).with_name("ray")
+CONFIG = RunConfig(env="household", split="valid_unseen", limit=4, max_steps=3, max_tokens=24, batch_size=4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """`ray start` a head (no CPUs: it schedules no episode) and two one-CPU worker nodes; `ray stop` after."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = [str(RAY), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "0",
+            "--include-dashboard", "false", *common]  # fmt: skip
+    node = [str(RAY), "start", "--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1", *common]
+    try:
+        for argv in (head, node, node):
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+            assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+        yield address
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, llm):
+    """The in-process runner's greedy episodes: what the Ray runs must reproduce."""
+    with Store(tmp_path_factory.mktemp("local") / "kintsugi.db") as store:
+        result = run_agent(llm, store, CONFIG)
+        return _actions(store, result.run_id)
+
+
+def _actions(store: Store, run_id: str) -> dict[str, list[tuple[str, str]]]:
+    done = store.trajectories(run_id, status="done")
+    return {t.task_id: [(s.action, s.observation) for s in t.steps] for t in done}
+
+
+def test_a_ray_run_stores_what_the_in_process_runner_stores(cluster, local_run, tmp_path):
+    import ray
+
+    with Store(tmp_path / "kintsugi.db") as store:
+        result = run_agent(None, store, replace(CONFIG, ray=cluster, ray_workers=2))
+        assert _actions(store, result.run_id) == local_run
+        pids = {t.meta["ray_worker_pid"] for t in store.trajectories(result.run_id, status="done")}
+    assert len(pids) == 2 and os.getpid() not in pids  # two workers played, none of them in this process
+    assert result.metrics["ray"] == {"workers": 2, "episodes_retried": 0}
+    assert not ray.is_initialized()
+
+
+def test_a_worker_killed_mid_episode_costs_a_replay_and_nothing_else(cluster, local_run, tmp_path):
+    from agents.ray_runner import run_on_ray
+    from environments.base import get_entry
+
+    killed: list[int] = []
+
+    def kill_soon(result) -> None:  # the first worker to finish gets its next episode; kill it while it plays
+        if not killed:
+            killed.append(result.worker_pid)
+            threading.Timer(0.5, os.kill, (result.worker_pid, signal.SIGKILL)).start()
+
+    config = replace(CONFIG, ray=cluster, ray_workers=2)
+    entry = get_entry(config.env)
+    tasks = entry.load_tasks(config.suite, config.split, config.limit)
+    with Store(tmp_path / "kintsugi.db") as store:
+        result = run_on_ray(None, store, config, entry, tasks, on_result=kill_soon)
+        trajectories = store.trajectories(result.run_id)
+        assert _actions(store, result.run_id) == local_run  # every episode once, as the in-process runner played it
+    assert sorted(t.task_id for t in trajectories) == sorted(local_run)  # nothing stored twice, nothing half
+    assert result.metrics["ray"]["episodes_retried"] >= 1
+    assert killed and killed[0] not in {t.meta["ray_worker_pid"] for t in trajectories[1:]}
+
+
+def test_run_with_ray_auto_starts_a_local_cluster_and_stops_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "run", "--env", "tools", "--split", "test", "--limit", "2",
+         "--max-tokens", "16", "--ray", "auto", "--ray-workers", "1", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"episodes_retried": 0' in done.stdout and '"tasks": 2' in done.stdout, done.stdout[-2000:]
+    with Store(tmp_path / "kintsugi.db") as store:
+        [run] = store.runs()
+        assert run["config"]["ray"] == "auto" and len(store.trajectories(run["id"], status="done")) == 2
