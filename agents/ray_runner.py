@@ -107,7 +107,8 @@ class EpisodeWorker:
 
 
 def _connect(address: str, cluster: LocalCluster, workers: int) -> bool:
-    """Connect to (or start) the cluster; True when this call started it (and so must stop it)."""
+    """Connect to the cluster at `address` (or start a local one for `auto`); True when this call connected, and so
+    must disconnect after (`ray.shutdown()`: it stops a cluster `auto` started and leaves a joined one running)."""
     import ray
 
     if ray.is_initialized():
@@ -117,9 +118,9 @@ def _connect(address: str, cluster: LocalCluster, workers: int) -> bool:
             num_cpus=workers, include_dashboard=False, object_store_memory=cluster.object_store_mb * 2**20,
             _node_ip_address=cluster.host, log_to_driver=False, configure_logging=False,
         )  # fmt: skip
-        return True
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
-    return False
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    return True
 
 
 def run_on_ray(
@@ -159,7 +160,7 @@ def run_on_ray(
     total, finished = len(tasks) * config.samples, len(done)
     if on_progress:
         on_progress(finished, total)
-    started = _connect(config.ray, cluster or LocalCluster(), config.ray_workers)
+    connected = _connect(config.ray, cluster or LocalCluster(), config.ray_workers)
     worker_class = ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker)
     options = dict(llm_options or {})
     if config.api_base:
@@ -212,7 +213,7 @@ def run_on_ray(
     finally:
         for worker in workers:
             ray.kill(worker)
-        if started:
+        if connected:
             ray.shutdown()
     metrics = summarize(store.trajectories(run_id, status="done"))
     metrics["model"] = getattr(namer, "identity", namer.model_id)
