@@ -113,10 +113,11 @@ def _connect(address: str, cluster: LocalCluster, workers: int) -> bool:
 
     if ray.is_initialized():
         return False
-    if address == AUTO:
+    if address == AUTO:  # "local": a new cluster of its own, even where another one runs on this machine
         ray.init(
-            num_cpus=workers, include_dashboard=False, object_store_memory=cluster.object_store_mb * 2**20,
-            _node_ip_address=cluster.host, log_to_driver=False, configure_logging=False,
+            address="local", num_cpus=workers, include_dashboard=False,
+            object_store_memory=cluster.object_store_mb * 2**20, _node_ip_address=cluster.host, log_to_driver=False,
+            configure_logging=False,
         )  # fmt: skip
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
