@@ -81,6 +81,10 @@ class StudyConfig:
     """Training tasks tools ReST samples (the first N of train; all 300 by default)."""
     tools_eval_limit: int | None = None
     """Held-out tools tasks (None: all 100 of test)."""
+    ray: str | None = None
+    """Play the trainers' sampling and evaluation episodes on Ray (`auto` or HOST:PORT); None: in this process."""
+    ray_workers: int = 2
+    """Episode workers on Ray."""
     warm_run: str | None = None
     """A finished `kintsugi warm-start` run in the study's store to build on, instead of training a new warm start
     (a household run for the household parts, a tools run for the tools parts)."""
@@ -141,6 +145,10 @@ class Study:
         self.results[name] = self.book.run(0, name, work)
         return self.results[name]
 
+    def execution(self) -> dict[str, Any]:
+        """Where the trainers play their episodes (not part of what is measured)."""
+        return {"ray": self.config.ray, "ray_workers": self.config.ray_workers}
+
     def seed_eval(self, trainer_run: str, eval_stage: dict[str, Any]) -> None:
         """Give a trainer's iteration-0 evaluation the result of an identical evaluation already made (the same
         weights, prompt, greedy decoding and tasks), instead of playing it again."""
@@ -156,7 +164,7 @@ class Study:
 
         c = self.config
         config = WarmStartConfig(suite=c.household_suite, demos=c.household_demos, eval_limit=c.household_eval_limit,
-                                 max_steps=c.household_max_steps, seed=c.seed)  # fmt: skip
+                                 max_steps=c.household_max_steps, seed=c.seed, **self.execution())  # fmt: skip
         return self._warm_part("warm", config)
 
     def _warm_part(self, name: str, config: Any) -> dict[str, Any]:
@@ -193,7 +201,7 @@ class Study:
             base=self.results["warm"]["weights"], prompt="compact", finetune="full",
             iterations=c.rest_iterations, samples=c.household_samples, temperature=c.household_temperature,
             limit=c.household_train_tasks, eval_limit=c.household_eval_limit, max_per_task=1, epochs=c.rest_epochs,
-            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
         return SelfTrainConfig(**(settings | changes))
 
@@ -233,7 +241,7 @@ class Study:
             suite=c.household_suite, eval_max_steps=c.household_max_steps, base=self.results["warm"]["weights"],
             prompt="compact", finetune="full", iterations=1,
             limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
-            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
 
         def make(run: str | None) -> Any:
@@ -280,7 +288,7 @@ class Study:
         return SelfTrainConfig(
             env="code", suite="graded", method="rest", iterations=c.rest_iterations, samples=c.code_samples,
             temperature=0.8, limit=c.code_train_tasks, eval_limit=c.code_eval_limit, max_per_task=2,
-            finetune="full", epochs=c.rest_epochs, learning_rate=2e-5, batch_size=64, seed=c.seed,
+            finetune="full", epochs=c.rest_epochs, learning_rate=2e-5, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
 
     def code_rest(self) -> dict[str, Any]:
@@ -311,7 +319,9 @@ class Study:
         from training.warm_start import WarmStartConfig
 
         c = self.config
-        config = WarmStartConfig(env="tools", demos=c.tools_demos, eval_limit=c.tools_eval_limit, seed=c.seed)
+        config = WarmStartConfig(
+            env="tools", demos=c.tools_demos, eval_limit=c.tools_eval_limit, seed=c.seed, **self.execution()
+        )
         return self._warm_part("tools-warm", config)
 
     def tools_rest(self) -> dict[str, Any]:
@@ -324,6 +334,7 @@ class Study:
             finetune="full", iterations=c.rest_iterations, samples=c.household_samples,
             temperature=c.household_temperature, limit=c.tools_train_tasks, eval_limit=c.tools_eval_limit,
             max_per_task=1, epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+            **self.execution(),
         )  # fmt: skip
         return self.self_train("tools-rest", config, warm="tools-warm")
 
@@ -607,6 +618,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--rest-iterations", type=int, default=None, help="ReST iterations (default 3; quick 1).")
     parser.add_argument("--backend", default="vllm", help="vllm (a CPU server, `make setup-vllm`) or transformers.")
+    parser.add_argument("--ray", default=None, help="Play the trainers' episodes on Ray: auto or HOST:PORT.")
+    parser.add_argument("--ray-workers", type=int, default=2, help="Episode workers on Ray (with --ray).")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -619,7 +632,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(StudyConfig.parts)}")
     out = args.out or Path("runs/learning-quick" if args.quick else "runs/learning")
-    config = replace(QUICK if args.quick else StudyConfig(), backend=args.backend, warm_run=args.warm_run)
+    config = replace(QUICK if args.quick else StudyConfig(), backend=args.backend, warm_run=args.warm_run,
+                     ray=args.ray, ray_workers=args.ray_workers)  # fmt: skip
     if args.rest_iterations is not None:
         config = replace(config, rest_iterations=args.rest_iterations)
     if args.parts:
@@ -634,6 +648,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"nothing to resume in {out}")
         run_id = prior["id"]
         config = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in prior["config"].items()})
+        config = replace(config, ray=args.ray, ray_workers=args.ray_workers)  # where episodes play, not what
         if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
             config = replace(config, rest_iterations=args.rest_iterations)
         if args.parts:  # more parts on the same study; the finished ones are read back, not redone

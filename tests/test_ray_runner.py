@@ -111,3 +111,35 @@ def test_run_with_ray_auto_starts_a_local_cluster_and_stops_it(tmp_path):
     with Store(tmp_path / "kintsugi.db") as store:
         [run] = store.runs()
         assert run["config"]["ray"] == "auto" and len(store.trajectories(run["id"], status="done")) == 2
+
+
+def test_a_trainers_stage_plays_on_ray_with_the_stages_own_weights(cluster, llm, tmp_path):
+    """A staged trainer's agent run (`StageBook.agent_run`, what self-train's sampling and every evaluation use) on
+    Ray: the workers rebuild the stage's model from its recipe (here the base with a LoRA adapter the driver holds),
+    and play what the driver would have played with it in process."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agents.llm.embedded import converted_model_dir
+    from training.stages import StageBook
+
+    torch.manual_seed(0)
+    lora = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(converted_model_dir()), lora).save_pretrained(tmp_path / "a")
+    tuned = llm.with_adapter(str(tmp_path / "a"))
+    config = replace(CONFIG, limit=2)
+    with Store(tmp_path / "local.db") as store:
+        local = _actions(store, run_agent(tuned, store, config).run_id)
+        base = _actions(store, run_agent(llm, store, config).run_id)
+    assert local != base  # the adapter changes what is played, so equality below means the workers loaded it
+    with Store(tmp_path / "kintsugi.db") as store:
+        run = store.create_run({}, model="trainer", kind="self-train")
+        book = StageBook(store, run)
+        result = book.agent_run(1, "eval", tuned, replace(config, ray=cluster, ray_workers=2), {})
+        assert _actions(store, result["run_id"]) == local
+        stored = store.get_run(result["run_id"])
+        assert stored["config"]["adapter"] == str(tmp_path / "a") and stored["config"]["backend"] == "transformers"
+        assert book.get(1, "eval")["result"] == {"run_id": result["run_id"]}  # a resume continues this run
+        pids = {t.meta["ray_worker_pid"] for t in store.trajectories(result["run_id"])}
+    assert os.getpid() not in pids

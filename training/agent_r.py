@@ -110,6 +110,11 @@ class AgentRConfig:
     """Held-out episodes advanced together."""
     seed: int = 0
     """Seed for search, sampling and environments (iteration i searches with seed + 1000 i)."""
+    ray: str | None = None
+    """Play the held-out evaluation on Ray (the search runs in this process): `auto` (a local cluster per
+    stage) or HOST:PORT; None: in this process. Workers build the stage's model themselves."""
+    ray_workers: int = 2
+    """Episode workers on Ray, each with its own model (or client of a shared server)."""
 
     def __post_init__(self) -> None:
         if self.finetune not in ("lora", "full"):
@@ -153,7 +158,8 @@ class AgentRConfig:
         return RunConfig(
             env=self.env, suite=self.suite, split=self.eval_split, samples=1, max_attempts=1,
             max_steps=self.eval_max_steps, temperature=0.0, max_tokens=self.max_tokens, limit=self.eval_limit,
-            seed=self.seed, batch_size=self.batch_size, model=self.base, prompt=self.prompt,
+            seed=self.seed, batch_size=self.batch_size, model=self.base, prompt=self.prompt, ray=self.ray,
+            ray_workers=self.ray_workers,
         )  # fmt: skip
 
 

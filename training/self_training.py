@@ -99,6 +99,11 @@ class SelfTrainConfig:
     """Reflection rounds (without feedback) after the first answer, each adding a candidate to the vote."""
     consistency_samples: int = 4
     """Extra sampled answers in the vote (with the first answer they also give the plain-majority baseline)."""
+    ray: str | None = None
+    """Play the sampling and evaluation episodes on Ray: `auto` (a local cluster per stage) or HOST:PORT; None: in
+    this process. Workers build the stage's model (base, adapter or full fine-tune) themselves."""
+    ray_workers: int = 2
+    """Episode workers on Ray, each with its own model (or client of a shared server)."""
 
     def __post_init__(self) -> None:
         if self.finetune not in ("lora", "full"):
@@ -245,7 +250,8 @@ class SelfTrainer:
         return RunConfig(
             env=c.env, suite=c.suite, split=c.train_split, samples=c.samples, max_attempts=c.max_attempts,
             max_steps=c.max_steps, temperature=c.temperature, max_tokens=c.max_tokens, limit=c.limit,
-            seed=c.seed + 1000 * iteration, batch_size=c.batch_size, model=c.base, prompt=self.prompt,
+            seed=c.seed + 1000 * iteration, batch_size=c.batch_size, model=c.base, prompt=self.prompt, ray=c.ray,
+            ray_workers=c.ray_workers,
         )  # fmt: skip
 
     def _eval_config(self) -> RunConfig:
@@ -253,7 +259,7 @@ class SelfTrainer:
         return RunConfig(
             env=c.env, suite=c.suite, split=self.eval_split, samples=1, max_attempts=1, max_steps=c.max_steps,
             temperature=0.0, max_tokens=c.max_tokens, limit=c.eval_limit, seed=c.seed, batch_size=c.batch_size,
-            model=c.base, prompt=self.prompt,
+            model=c.base, prompt=self.prompt, ray=c.ray, ray_workers=c.ray_workers,
         )  # fmt: skip
 
     def _reflect(self, llm: LLM, sample_run: str, *, held_out: bool = False) -> dict[str, Any]:

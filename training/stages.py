@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,13 @@ class StageBook:
         *,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """A stage's agent run (`agents.runner.run_agent`): its id is recorded first, so a resume continues it."""
+        """A stage's agent run (`agents.runner.run_agent`): its id is recorded first, so a resume continues it. On
+        Ray (`run_config.ray`) the workers build `llm` again from its recipe (backend, model or full fine-tune,
+        adapter)."""
+        if run_config.ray:
+            recipe = llm.recipe()  # type: ignore[attr-defined]
+            run_config = replace(run_config, backend=recipe.backend, model=recipe.model, adapter=recipe.adapter,
+                                 api_base=recipe.api_base)  # fmt: skip
         run_id = prior.get("run_id")
         if run_id is None:
             run_id = self.store.create_run(asdict(run_config), model=llm.model_id, adapter=llm.adapter)

@@ -78,6 +78,11 @@ class WarmStartConfig:
     """Batches per optimizer step."""
     seed: int = 0
     """Seed of training and evaluation."""
+    ray: str | None = None
+    """Play the held-out evaluation on Ray (the expert's demos are played here): `auto` (a local cluster per
+    stage) or HOST:PORT; None: in this process. Workers build the stage's model themselves."""
+    ray_workers: int = 2
+    """Episode workers on Ray, each with its own model (or client of a shared server)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WarmStartConfig:
@@ -186,7 +191,7 @@ class WarmStarter:
         return RunConfig(
             env=c.env, suite=c.suite, split=c.resolved_eval_split(self.entry), samples=1, max_attempts=c.max_attempts,
             max_steps=c.max_steps, temperature=0.0, limit=c.eval_limit, seed=c.seed, model=c.base, prompt=prompt,
-            batch_size=64,
+            batch_size=64, ray=c.ray, ray_workers=c.ray_workers,
         )  # fmt: skip
 
     def _demos(self, prior: dict[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,20 @@ def make_llm(backend: str, model: str, adapter: str | None, api_base: str | None
         fail(f"the {backend} backend needs its extra (pip install 'kintsugi[{backend}]'; vllm also needs a GPU): {exc}")
 
 
+EXECUTION_FLAGS = ("ray", "ray_workers", "batch_size", "api_base")
+"""Options that say how episodes are played, not what is measured: `--resume` takes them from the command line."""
+
+
+def with_execution_flags(ctx: typer.Context, config: Any) -> Any:
+    """A stored config with the execution flags typed on this command line (a resume may move to Ray or back)."""
+    from dataclasses import fields, replace
+
+    names = {f.name for f in fields(config)}
+    typed = {k: ctx.params[k] for k in EXECUTION_FLAGS
+             if k in ctx.params and k in names and ctx.get_parameter_source(k).name == "COMMANDLINE"}  # fmt: skip
+    return replace(config, **typed)
+
+
 def refuse_contradictions(ctx: typer.Context, stored: Any, run_id: str) -> None:
     """On --resume the stored config rules: a flag typed on the command line that says otherwise is an error."""
     from dataclasses import fields

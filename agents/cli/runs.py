@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from agents.cli.common import (
     setup_logging,
     store_file,
     trained_prompt,
+    with_execution_flags,
 )
 
 
@@ -66,9 +66,7 @@ def run(
             fail(f"nothing to resume in {store_path}: every run there has finished (drop --resume to start one)")
         run_id = prior["id"]
         config = RunConfig.from_dict(prior["config"])
-        # where the episodes play is not part of the experiment: a resume may move to Ray or back
-        typed = {k: ctx.params[k] for k in EXECUTION_FLAGS if ctx.get_parameter_source(k).name == "COMMANDLINE"}
-        config = replace(config, **typed)
+        config = with_execution_flags(ctx, config)
         refuse_contradictions(ctx, config, run_id)
         console.print(f"resuming {run_id}")
     else:
@@ -135,10 +133,6 @@ def run(
         out.print_json(json.dumps({"run_id": result.run_id, "store": str(result.store_path), **m}))
         return
     _print_metrics(result.run_id, result.store_path, m)
-
-
-EXECUTION_FLAGS = ("ray", "ray_workers", "batch_size", "api_base")
-"""`run` options that say how the episodes are played, not what: `--resume` takes them from the command line."""
 
 
 def _print_metrics(run_id: str, store_path: Path, m: dict[str, Any]) -> None:

@@ -19,11 +19,13 @@ from agents.cli.common import (
     setup_logging,
     store_file,
     trained_prompt,
+    with_execution_flags,
 )
 
 
 @app.command("warm-start")
 def warm_start(
+    ctx: typer.Context,
     env: str = typer.Option("household", help="Environment with an expert (`kintsugi envs` says which have one)."),
     suite: str = typer.Option(
         None,
@@ -45,6 +47,8 @@ def warm_start(
         "auto", help="Backend that plays episodes: vllm, transformers, or auto (vllm if set up)."
     ),
     out_dir: Path = typer.Option(Path("runs/warm-start"), "--out", help="Run directory (store, data, adapter)."),
+    ray: str = typer.Option(None, "--ray", help="Play held-out episodes on Ray: auto (a local cluster) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished warm start in OUT."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -64,13 +68,13 @@ def warm_start(
             if prior is None:
                 fail(f"nothing to resume in {store_path}: no unfinished warm start")
             run_id = prior["id"]
-            config = WarmStartConfig.from_dict(prior["config"])
+            config = with_execution_flags(ctx, WarmStartConfig.from_dict(prior["config"]))
         else:
             config = WarmStartConfig(
                 env=env, suite=suite, split=split, demos=demos, prompt=prompt, eval_split=eval_split,
                 eval_limit=eval_limit, eval_base=eval_base, max_steps=max_steps, finetune=finetune, epochs=epochs,
                 learning_rate=lr,
-                lora_r=rank, lora_alpha=alpha, seed=seed,
+                lora_r=rank, lora_alpha=alpha, seed=seed, ray=ray, ray_workers=ray_workers,
             )  # fmt: skip
         entry = get_entry(config.env)
         entry.load_tasks(config.suite, config.split, config.demos)
@@ -106,6 +110,7 @@ def _print_warm_start_report(report: dict[str, Any], path: Path) -> None:
 
 @app.command("self-train")
 def self_train(
+    ctx: typer.Context,
     env: str = typer.Option("code", help="Environment (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite (default: the environment's own, easy for code)."),
     method: str = typer.Option("re-rest", help="rest (keep successes) or re-rest (also repair failures)."),
@@ -142,6 +147,8 @@ def self_train(
     consistency_rounds: int = typer.Option(2, min=0, help="Blind reflection rounds per task in the vote."),
     consistency_samples: int = typer.Option(4, min=0, help="Extra sampled answers per task in the vote."),
     out_dir: Path = typer.Option(Path("runs/self-train"), "--out", help="Run directory (store, datasets, adapters)."),
+    ray: str = typer.Option(None, "--ray", help="Play episodes on Ray: auto (a local cluster) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed for sampling and environments."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished self-training run in OUT."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -160,7 +167,8 @@ def self_train(
             if prior is None:
                 fail(f"nothing to resume in {store_path}: no unfinished self-training run")
             run_id = prior["id"]
-            config = SelfTrainConfig(**{**prior["config"], "target_modules": tuple(prior["config"]["target_modules"])})
+            stored = {**prior["config"], "target_modules": tuple(prior["config"]["target_modules"])}
+            config = with_execution_flags(ctx, SelfTrainConfig(**stored))
         else:
             config = SelfTrainConfig(
                 env=env, suite=suite, method=method, iterations=iterations, samples=samples, train_split=train_split,
@@ -169,7 +177,8 @@ def self_train(
                 batch_size=batch_size,
                 reflect_rounds=reflect_rounds, epochs=epochs, learning_rate=lr, max_tokens=max_tokens,
                 train_reflector=train_reflector, reflexion_eval=reflexion_eval, seed=seed,
-                consistency_eval=consistency_eval, consistency_rounds=consistency_rounds,
+                ray=ray, ray_workers=ray_workers, consistency_eval=consistency_eval,
+                consistency_rounds=consistency_rounds,
                 consistency_samples=consistency_samples,
             )  # fmt: skip
         _check_splits(config)
@@ -300,6 +309,7 @@ def _paired_line(p: dict[str, Any]) -> str:
 
 @app.command("agent-r")
 def agent_r(
+    ctx: typer.Context,
     env: str = typer.Option("household", help="Environment (`kintsugi envs` lists them)."),
     suite: str = typer.Option(None, help="Task suite (default: the environment's own)."),
     train_split: str = typer.Option("train", help="Split searched for revision trajectories."),
@@ -333,6 +343,8 @@ def agent_r(
     epochs: float = typer.Option(3.0, min=0.1, help="LoRA SFT epochs."),
     lr: float = typer.Option(3e-4, min=0.0, help="LoRA SFT learning rate."),
     out_dir: Path = typer.Option(Path("runs/agent-r"), "--out", help="Run directory (store, datasets, adapters)."),
+    ray: str = typer.Option(None, "--ray", help="Play held-out episodes on Ray: auto (a local cluster) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed for search, sampling and environments."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished Agent-R run in OUT."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -351,7 +363,7 @@ def agent_r(
             if prior is None:
                 fail(f"nothing to resume in {store_path}: no unfinished Agent-R run")
             run_id = prior["id"]
-            config = AgentRConfig.from_dict(prior["config"])
+            config = with_execution_flags(ctx, AgentRConfig.from_dict(prior["config"]))
         else:
             config = AgentRConfig(
                 env=env, suite=suite, train_split=train_split, eval_split=eval_split, iterations=iterations,
@@ -359,7 +371,8 @@ def agent_r(
                 expansions=expansions, max_depth=max_depth, rollout=rollout, admissible=admissible, resolve=resolve,
                 continuations=tuple(c.strip() for c in continuations.split(",") if c.strip()), judge=judge,
                 thought=thought, alpha=alpha, beta=beta, max_tokens=max_tokens, epochs=epochs, learning_rate=lr,
-                seed=seed, base=base, prompt=prompt or trained_prompt(base), finetune=finetune,
+                seed=seed, base=base, prompt=prompt or trained_prompt(base), finetune=finetune, ray=ray,
+                ray_workers=ray_workers,
             )  # fmt: skip
         _check_splits(config)
     except KeyError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agents.types import CandidateScore, Completion, Messages
@@ -16,6 +17,21 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str | None:
     """`text` cut before the earliest stop sequence, or None when none occurs."""
     hits = [i for s in stop if s and (i := text.find(s)) >= 0]
     return text[: min(hits)] if hits else None
+
+
+@dataclass(frozen=True)
+class LLMRecipe:
+    """What builds an equal LLM in another process (a Ray worker): `make_llm(backend, model, adapter=adapter)`, with
+    `api_base` for a client of a server."""
+
+    backend: str
+    """Backend name (`agents.llm.BACKENDS`)."""
+    model: str
+    """Model as `make_llm` takes it: `smollm2`, a model folder, or a litellm model name."""
+    adapter: str | None = None
+    """LoRA adapter folder (or a served adapter's name), or None."""
+    api_base: str | None = None
+    """Server URL of a litellm client."""
 
 
 class BaseLLM:
@@ -57,6 +73,10 @@ class BaseLLM:
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
         raise NotImplementedError
+
+    def recipe(self) -> LLMRecipe:
+        """How to build this LLM again elsewhere (`agents.ray_runner` workers do)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be rebuilt in another process")
 
     @property
     def identity(self) -> str:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from agents.llm.base import BaseLLM, ContextLengthExceeded
+from agents.llm.base import BaseLLM, ContextLengthExceeded, LLMRecipe
 from agents.tool_calls import plain_messages, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
 
@@ -61,6 +61,9 @@ class LiteLLM(BaseLLM):
         from dataclasses import replace
 
         return LiteLLM(replace(self.config, model=path or self.config.model))
+
+    def recipe(self) -> LLMRecipe:
+        return LLMRecipe("litellm", self.config.model, None, self.config.api_base)
 
     def _call(self, messages: Messages, **params: Any) -> Any:
         api_key = self.config.api_key or ("EMPTY" if self.config.api_base else None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.llm.base import BaseLLM, ContextLengthExceeded, cut_at_stop
+from agents.llm.base import BaseLLM, ContextLengthExceeded, LLMRecipe, cut_at_stop
 from agents.llm.embedded import CONVERTED_NAME, EMBEDDED_ALIASES, resolve_model
 from agents.tool_calls import plain_messages, supports_tools, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
@@ -126,6 +126,9 @@ class TransformersLLM(BaseLLM):
 
     def with_adapter(self, path: str | None) -> TransformersLLM:
         return TransformersLLM(self.config, adapter=path, _engine=self._engine)
+
+    def recipe(self) -> LLMRecipe:
+        return LLMRecipe("transformers", self.config.model, self.adapter)
 
     def render(
         self, messages: Messages, *, add_generation_prompt: bool = True, tools: Sequence[dict[str, Any]] | None = None

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.llm.base import BaseLLM
+from agents.llm.base import BaseLLM, LLMRecipe
 from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, adapter_name, merged_model
 from agents.tool_calls import plain_messages, supports_tools, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
@@ -119,6 +119,13 @@ class ServedVLLM(BaseLLM):
 
     def with_adapter(self, path: str | None) -> ServedVLLM:
         return ServedVLLM(self.config, adapter=path)
+
+    def recipe(self) -> LLMRecipe:
+        """Each worker starts a server of its own; to share one, give the workers `--backend litellm --api-base`."""
+        if self.config.api_base:
+            raise ValueError("a vllm backend on a given server cannot be rebuilt on Ray workers; reach the server "
+                             "with --backend litellm --api-base URL instead")  # fmt: skip
+        return LLMRecipe("vllm", self.config.model, self.adapter)
 
     def client(self) -> Any:
         """The litellm client for this view's model on its server (the server starts on first use)."""
