@@ -63,6 +63,11 @@ class StudyConfig:
     """Learning rate of those full fine-tunes (the warm start's is 1e-4)."""
     agent_r_tasks: int = 40
     """Training games Agent-R searches."""
+    agent_r_max_depth: int = 30
+    """Most actions on a searched path (Agent-R's 10 reaches no household goal here: the warm start wins after 8-30
+    steps, so a depth-10 search found no success and no pair)."""
+    agent_r_rollout: str = "llm"
+    """How Agent-R's new nodes are valued: `llm` (the model plays on, greedy) or `none` (Agent-R's own)."""
     ttsi_games: int = 12
     """Held-out games played by TT-SI / TT-D / TT-ICL (per agent step, in process: the slowest part)."""
     ttsi_max_steps: int = 50
@@ -241,6 +246,7 @@ class Study:
             suite=c.household_suite, eval_max_steps=c.household_max_steps, base=self.results["warm"]["weights"],
             prompt="compact", finetune="full", iterations=1,
             limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
+            max_depth=c.agent_r_max_depth, rollout=c.agent_r_rollout,
             learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
 
@@ -644,6 +650,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         with Store(out / "kintsugi.db") as store:
             prior = store.latest_run(kind="learning")
+            ran = set() if prior is None else {
+                row[0] for row in store.db.execute("SELECT stage FROM stages WHERE run_id = ?", (prior["id"],))
+            }  # fmt: skip
         if prior is None:
             parser.error(f"nothing to resume in {out}")
         run_id = prior["id"]
@@ -652,7 +661,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
             config = replace(config, rest_iterations=args.rest_iterations)
         if args.parts:  # more parts on the same study; the finished ones are read back, not redone
-            wanted = set(config.parts) | {p.strip() for p in args.parts.split(",") if p.strip()}
+            # with every part an earlier resume added (its results are in the stage book, not the stored config)
+            wanted = set(config.parts) | ran | {p.strip() for p in args.parts.split(",") if p.strip()}
             config = replace(config, parts=tuple(p for p in StudyConfig.parts if p in wanted))
     study = Study(out, config, run_id)
     summary = study.run()

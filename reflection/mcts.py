@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 import random
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -216,31 +217,34 @@ class CountingLLM:
         self.inner = llm
         self.model_id = llm.model_id
         self.adapter = llm.adapter
+        self.concurrent = getattr(llm, "concurrent", False)
         self.calls = 0
         self.sequences = 0
         self.seconds = 0.0
+        self._lock = threading.Lock()  # trees may be searched from several threads at once
+
+    def _count(self, start: float, sequences: int) -> None:
+        with self._lock:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+            self.sequences += sequences
 
     def generate(self, messages: Messages, **kwargs: Any) -> list[Completion]:
         start = time.perf_counter()
         out = self.inner.generate(messages, **kwargs)
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
-        self.sequences += len(out)
+        self._count(start, len(out))
         return out
 
     def generate_batch(self, conversations: Sequence[Messages], **kwargs: Any) -> list[list[Completion]]:
         start = time.perf_counter()
         out = self.inner.generate_batch(conversations, **kwargs)
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
-        self.sequences += sum(len(o) for o in out)
+        self._count(start, sum(len(o) for o in out))
         return out
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
         start = time.perf_counter()
         out = self.inner.score(messages, candidates)
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
+        self._count(start, 0)
         return out
 
     def with_adapter(self, path: str | None) -> LLM:
@@ -436,7 +440,9 @@ class MCTS:
     def _expand(self, tree: Tree, driver: EnvDriver, node: Node, it: int) -> list[Node]:
         info = driver.goto(tree, node)
         existing = [tree.nodes[i].action for i in node.children]
-        seed = self.config.seed + zlib.crc32(f"{tree.id}:{node.id}:{it}".encode()) % 1_000_003
+        # from the task and its episode seed, not the tree's random id: the same config searches the same tree
+        key = f"{tree.task_id}:{tree.seed}:{len(tree.prefix)}:{node.id}:{it}"
+        seed = self.config.seed + zlib.crc32(key.encode()) % 1_000_003
         cands = propose(self.llm, tree.messages(node), info, self.entry, self.config, seed=seed, exclude=existing)
         node.expanded = True
         made = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ class SearchConfig:
     """How each tree is searched."""
     revision: RevisionConfig = field(default_factory=RevisionConfig)
     """How pairs become verified revisions."""
+    parallel: int | None = None
+    """Trees searched at once (None: 8 on a backend that takes concurrent requests, such as a vLLM server, so it
+    batches the trees' turns; else 1). Each tree is revised and stored in task order as its search ends."""
 
 
 @dataclass(frozen=True)
@@ -134,44 +138,54 @@ def _search_tasks(
     counter = CountingLLM(llm)
     run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
     trees = TreeStore(store)
-    search = MCTS(counter, entry, config.mcts)
+    MCTS(counter, entry, config.mcts)  # refuses a config it cannot search with (an expert rollout, no expert)
     horizon = 4 * config.mcts.max_depth + config.revision.max_continuation + 2
     report = SearchReport(run_id=run_id, store_path=store.path)
     started = time.perf_counter()
-    for task in tasks:
-        t0, calls0 = time.perf_counter(), counter.calls
 
-        def make_env(task: Any = task) -> Any:
-            return entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
+    def make_env(task: TaskSpec) -> Any:
+        return entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
 
-        env = make_env()
+    def grow(task: TaskSpec) -> tuple[Any, float, int]:
+        """One task's tree (the search only: LLM calls and env steps, nothing stored), its seconds and LLM calls."""
+        t0 = time.perf_counter()
+        own = CountingLLM(llm)  # this tree's calls, whatever the other threads do meanwhile
+        search = MCTS(own, entry, config.mcts)
+        env = make_env(task)
         try:
-            seed = trajectory_seed(config.seed, task.task_id, 0)
-            tree = search.new_tree(new_id("tree"), task, env, seed)
+            tree = search.new_tree(new_id("tree"), task, env, trajectory_seed(config.seed, task.task_id, 0))
             search.search(tree, env)
         finally:
             env.close()
-        trees.save_tree(tree, run_id)
-        reviser = Reviser(counter, entry, make_env, config.revision, config.mcts)
-        outcomes = reviser.revise(tree, store=store, run_id=run_id, calls=lambda: counter.calls)
-        verified = [o.row for o in outcomes if o.row.status == "verified"]
-        task_report = TaskReport(
-            task_id=task.task_id,
-            tree_id=tree.id,
-            success=tree.success,
-            nodes=len(tree.nodes),
-            pairs=len(outcomes),
-            verified=len(verified),
-            rejected=[o.row.reason for o in outcomes if o.row.status != "verified"],
-            continuations=[r.continuation for r in verified],
-            llm_calls=counter.calls - calls0,
-            seconds=round(time.perf_counter() - t0, 2),
-        )
-        report.tasks.append(task_report)
-        if on_task:
-            on_task(task_report)
+        return tree, time.perf_counter() - t0, own.calls
+
+    workers, search_total = config.parallel or (8 if counter.concurrent else 1), 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # searches run ahead in threads; this thread stores and revises each tree in task order (one store writer)
+        for task, (tree, search_seconds, search_calls) in zip(tasks, pool.map(grow, tasks), strict=True):
+            search_total += search_calls
+            t0, calls0 = time.perf_counter(), counter.calls
+            trees.save_tree(tree, run_id)
+            reviser = Reviser(counter, entry, lambda task=task: make_env(task), config.revision, config.mcts)
+            outcomes = reviser.revise(tree, store=store, run_id=run_id, calls=lambda: counter.calls)
+            verified = [o.row for o in outcomes if o.row.status == "verified"]
+            task_report = TaskReport(
+                task_id=task.task_id,
+                tree_id=tree.id,
+                success=tree.success,
+                nodes=len(tree.nodes),
+                pairs=len(outcomes),
+                verified=len(verified),
+                rejected=[o.row.reason for o in outcomes if o.row.status != "verified"],
+                continuations=[r.continuation for r in verified],
+                llm_calls=search_calls + counter.calls - calls0,
+                seconds=round(search_seconds + time.perf_counter() - t0, 2),
+            )
+            report.tasks.append(task_report)
+            if on_task:
+                on_task(task_report)
     report.seconds = time.perf_counter() - started
-    report.llm_calls = counter.calls
+    report.llm_calls = search_total + counter.calls
     report.sft, report.dpo = export_records(store, run_id)
     if out_dir is not None:
         report.files = {k: str(v) for k, v in write_records(store, out_dir, run_id).items()}

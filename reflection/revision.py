@@ -375,7 +375,7 @@ class Reviser:
                 task,
                 judged[: cut + 1],
                 [s.action for s in continuation],
-                key=rid,
+                key=f"{tree.task_id}:{tree.seed}:{pair.bad}:{pair.good}",  # not the random id: reruns agree
                 max_tokens=self.config.thought_max_tokens,
                 use_model=self.config.thought == "model",
             )

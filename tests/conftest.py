@@ -30,6 +30,22 @@ def llm() -> Any:
     return make_llm("transformers")
 
 
+@pytest.fixture
+def tools_conversation() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A tools task's conversation in text form after the expert's first call and its result, with the task's tool
+    specs: what the backends' tool-call tests turn into the native form."""
+    from environments.base import get_entry
+
+    entry = get_entry("tools")
+    task = next(t for t in entry.load_tasks(None, "test", None) if t.data["template"] == "message")
+    env = entry.make(task)
+    obs, _ = env.reset()
+    text = [{"role": "system", "content": entry.system_prompt}, {"role": "user", "content": obs}]
+    first = entry.expert(env)[0]
+    text += [{"role": "assistant", "content": first}, {"role": "user", "content": env.step(first)[0]}]
+    return text, entry.tool_specs(task)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     outcomes: dict[tuple[str, str], str] = {}
     for status, word in (("passed", "contained"), ("failed", "ESCAPED"), ("error", "ERROR"), ("skipped", "skipped")):

@@ -116,20 +116,12 @@ def test_scoring_a_long_conversation_encodes_it_once_with_the_same_nlls(llm):
     assert llm.score(conv, []) == []
 
 
-def test_tools_reach_a_model_without_tool_support_in_the_text_form_and_calls_come_back(llm):
+def test_tools_reach_a_model_without_tool_support_in_the_text_form_and_calls_come_back(llm, tools_conversation):
     """SmolLM2's template has no tools: a native conversation (tool calls, `tool` results, `tools=`) renders to the
     very prompt a text agent sends, and a reply's call comes back in `tool_calls`."""
     from agents.tool_calls import native_messages
-    from environments.base import get_entry
 
-    entry = get_entry("tools")
-    task = next(t for t in entry.load_tasks(None, "test", None) if t.data["template"] == "message")
-    env = entry.make(task)
-    obs, _ = env.reset()
-    text = [{"role": "system", "content": entry.system_prompt}, {"role": "user", "content": obs}]
-    first = entry.expert(env)[0]
-    text += [{"role": "assistant", "content": first}, {"role": "user", "content": env.step(first)[0]}]
-    tools = entry.tool_specs(task)
+    text, tools = tools_conversation
     native = native_messages(text, tools)
     assert native[2]["tool_calls"] and native[3]["role"] == "tool"
     assert llm.render(native, tools=tools) == llm.render(text)

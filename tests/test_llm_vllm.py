@@ -235,21 +235,13 @@ def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_proces
     pytest.fail("the vLLM server outlived the process that started it")
 
 
-def test_tools_through_litellm_in_the_text_form_give_the_prompt_a_text_agent_sends(server):
+def test_tools_through_litellm_in_the_text_form_give_the_prompt_a_text_agent_sends(server, tools_conversation):
     """A served model without tool support: the litellm backend in `text` tool format sends the conversation in
     the text form, so the server sees the prompt a text agent sends (same prompt tokens, same greedy reply)."""
     from agents.llm import make_llm
     from agents.tool_calls import native_messages
-    from environments.base import get_entry
 
-    entry = get_entry("tools")
-    task = next(t for t in entry.load_tasks(None, "test", None) if t.data["template"] == "message")
-    env = entry.make(task)
-    obs, _ = env.reset()
-    text = [{"role": "system", "content": entry.system_prompt}, {"role": "user", "content": obs}]
-    first = entry.expert(env)[0]
-    text += [{"role": "assistant", "content": first}, {"role": "user", "content": env.step(first)[0]}]
-    tools = entry.tool_specs(task)
+    text, tools = tools_conversation
     client = make_llm("litellm", "hosted_vllm/smollm2", api_base=server.url, tool_format="text")
     native = client.generate(native_messages(text, tools), tools=tools, max_tokens=32, stop=["</tool_call>"])[0]
     plain = client.generate(text, max_tokens=32, stop=["</tool_call>"])[0]

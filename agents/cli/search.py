@@ -43,6 +43,9 @@ def search(
     api_base: str = typer.Option(None, help="Server URL for the litellm backend."),
     out_dir: Path = typer.Option(Path("runs"), "--out", help="Run directory: OUT/kintsugi.db and the JSONL records."),
     limit: int = typer.Option(None, min=1, help="Use only the first N tasks."),
+    parallel: int = typer.Option(
+        None, min=1, help="Trees searched at once (default: 8 on a server backend that batches, else 1)."
+    ),
     seed: int = typer.Option(0, help="Seed for environments and sampling."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
@@ -65,6 +68,7 @@ def search(
             split=split,
             limit=limit,
             seed=seed,
+            parallel=parallel,
             mcts=MCTSConfig(
                 iterations=iterations,
                 expansions=expansions,

@@ -1,0 +1,155 @@
+"""A staged command SIGKILLed at a random point of each of its stages resumes from the store alone: no finished unit
+is redone, nothing is stored twice, and the final report equals an uninterrupted run's (same seeds).
+
+The warm start is the staged command checked here end to end through the CLI (expert demos, dataset, LoRA fit, the
+base's and the warm start's held-out evaluations); `kintsugi run`'s own kill test is in `tests/test_agent_run.py`,
+and self-train and agent-r share the warm start's stage book (`training/stages.py`)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agents.store import Store
+
+pytestmark = pytest.mark.slow
+
+KINTSUGI = [sys.executable, "-m", "agents.cli"]
+ARGS = ["warm-start", "--env", "tools", "--demos", "40", "--epochs", "0.2", "--eval-limit", "4", "--finetune", "lora",
+        "--backend", "transformers", "--seed", "3", "--json"]  # fmt: skip
+STAGES = ("demos", "dataset", "train", "eval_base", "eval")
+"""The warm start's stages, in order (`WarmStarter.run`)."""
+RUNNING_MARK = {"demos", "eval_base", "eval"}
+"""Stages that record themselves as running when they begin (they own a run the resume continues)."""
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    """Rows read as another process would while the command writes (WAL: readers never block it)."""
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # its tables are not made yet
+        return []
+    finally:
+        con.close()
+
+
+def _stages(db: Path) -> dict[str, tuple[str, float | None]]:
+    return {stage: (status, sec) for stage, status, sec in _query(db, "SELECT stage, status, seconds FROM stages")}
+
+
+def _running(db: Path, stage: str) -> bool:
+    """`stage` has begun and not finished: every stage before it is done, and it marked itself running if it does."""
+    rows = _stages(db)
+    before = STAGES[: STAGES.index(stage)]
+    if not all(rows.get(s, ("",))[0] == "done" for s in before):
+        return False
+    status = rows.get(stage, ("",))[0]
+    return status == "running" or (status == "" and stage not in RUNNING_MARK)
+
+
+def _demos_done(db: Path) -> int:
+    sql = ("SELECT COUNT(*) FROM trajectories t JOIN runs r ON t.run_id = r.id WHERE r.kind = 'expert' "
+           "AND t.status = 'done'")  # fmt: skip
+    rows = _query(db, sql)
+    return rows[0][0] if rows else 0
+
+
+def _episodes(db: Path) -> dict[str, list[tuple[str, int, str]]]:
+    """Finished trajectories per run: (task, sample, id)."""
+    with Store(db) as store:
+        return {
+            r["id"]: [(t.task_id, t.sample_index, t.id) for t in store.trajectories(r["id"], status="done")]
+            for r in store.runs()
+        }
+
+
+def _played(db: Path, run_id: str) -> dict[str, list[str]]:
+    """A run's greedy actions per task: equal only if the model that played them is."""
+    with Store(db) as store:
+        return {t.task_id: [s.action for s in t.steps] for t in store.trajectories(run_id, status="done")}
+
+
+def _start(out: Path) -> subprocess.Popen:
+    resume = ["--resume"] if (out / "kintsugi.db").exists() else []
+    return subprocess.Popen([*KINTSUGI, *ARGS, "--out", str(out), *resume], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait()
+
+
+def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(tmp_path):
+    reference = subprocess.run([*KINTSUGI, *ARGS, "--out", str(tmp_path / "ref")], capture_output=True, text=True,
+                               timeout=900)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads(reference.stdout)
+    seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(tmp_path / "ref" / "kintsugi.db").items()}
+    rng = random.Random(0)
+    out = tmp_path / "killed"
+    db = out / "kintsugi.db"
+
+    # demos: 40 expert episodes take milliseconds, so the kill comes after a random number of them, not a time
+    for _ in range(5):
+        shutil.rmtree(out, ignore_errors=True)
+        k = rng.randint(1, 39)
+        proc = _start(out)
+        while proc.poll() is None and _demos_done(db) < k and not _running(db, "dataset"):
+            time.sleep(0.002)
+        _kill(proc)
+        if 0 < _demos_done(db) < 40 and _stages(db).get("demos", ("",))[0] == "running":
+            break
+    else:
+        pytest.fail("five kills meant for the demos stage all landed after it")
+    killed_in = ["demos"]
+
+    for stage in ("train", "eval_base", "eval"):  # seconds each: the kill comes at a random time inside the stage
+        for attempt in range(3):
+            proc = _start(out)
+            deadline = time.time() + 600
+            while proc.poll() is None and not _running(db, stage) and time.time() < deadline:
+                time.sleep(0.02)
+            assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
+            time.sleep(rng.uniform(0.1, 0.7) * seconds[stage] / (attempt + 1))
+            done_before = _episodes(db)
+            _kill(proc)
+            after = _episodes(db)
+            for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
+                assert set(finished) <= set(after[run_id])
+            if _running(db, stage):
+                killed_in.append(stage)
+                break
+    assert killed_in == ["demos", "train", "eval_base", "eval"]
+
+    done = subprocess.run([*KINTSUGI, *ARGS, "--out", str(out), "--resume"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for run_id, finished in _episodes(db).items():  # every run holds each (task, sample) once
+        assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+    with Store(db) as store:
+        warm_starts = [r for r in store.runs() if r["kind"] == "warm-start"]
+        assert len(warm_starts) == 1 and warm_starts[0]["status"] == "done"  # resumed, never begun afresh
+        assert len([r for r in store.runs() if r["kind"] == "expert"]) == 1  # the demos run was continued
+    assert report["demos"]["episodes"] == expected["demos"]["episodes"] == 40
+    assert report["sft_examples"] == expected["sft_examples"]
+    assert report["train"]["train_loss_first"] == pytest.approx(expected["train"]["train_loss_first"], rel=1e-4)
+    assert report["train"]["train_loss_last"] == pytest.approx(expected["train"]["train_loss_last"], rel=1e-4)
+    for name in ("base", "warm_start"):  # the same greedy episodes: the retrained adapter is the uninterrupted one
+        got, want = report["eval"][name], expected["eval"][name]
+        assert (got["successes"], got["n"]) == (want["successes"], want["n"]), name
+        assert _played(db, got["run_id"]) == _played(tmp_path / "ref" / "kintsugi.db", want["run_id"]), name
+    assert report["paired"] == expected["paired"]
