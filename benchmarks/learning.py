@@ -624,6 +624,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--rest-iterations", type=int, default=None, help="ReST iterations (default 3; quick 1).")
     parser.add_argument("--backend", default="vllm", help="vllm (a CPU server, `make setup-vllm`) or transformers.")
+    parser.add_argument("--ttsi-games", type=int, default=None, help="Held-out games TT-SI plays (default 12).")
     parser.add_argument("--ray", default=None, help="Play the trainers' episodes on Ray: auto or HOST:PORT.")
     parser.add_argument("--ray-workers", type=int, default=2, help="Episode workers on Ray (with --ray).")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -642,6 +643,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      ray=args.ray, ray_workers=args.ray_workers)  # fmt: skip
     if args.rest_iterations is not None:
         config = replace(config, rest_iterations=args.rest_iterations)
+    if args.ttsi_games is not None:
+        config = replace(config, ttsi_games=args.ttsi_games)
     if args.parts:
         config = replace(config, parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()))
     run_id = None
@@ -660,6 +663,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = replace(config, ray=args.ray, ray_workers=args.ray_workers)  # where episodes play, not what
         if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
             config = replace(config, rest_iterations=args.rest_iterations)
+        if args.ttsi_games is not None:  # for a TT-SI part not yet run
+            config = replace(config, ttsi_games=args.ttsi_games)
         if args.parts:  # more parts on the same study; the finished ones are read back, not redone
             # with every part an earlier resume added (its results are in the stage book, not the stored config)
             wanted = set(config.parts) | ran | {p.strip() for p in args.parts.split(",") if p.strip()}
