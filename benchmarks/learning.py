@@ -68,6 +68,10 @@ class StudyConfig:
     steps, so a depth-10 search found no success and no pair)."""
     agent_r_rollout: str = "llm"
     """How Agent-R's new nodes are valued: `llm` (the model plays on, greedy) or `none` (Agent-R's own)."""
+    agent_r_admissible: str = "map+fill"
+    """How Agent-R's expansions use the admissible actions: `map+fill` tops the model's replies up with other
+    admissible actions (the warm start's samples at T=0.8 repeat one action: 37 trees had 2 branches between them,
+    so no pair), `map` only snaps replies onto them."""
     ttsi_games: int = 12
     """Held-out games played by TT-SI / TT-D / TT-ICL (per agent step, in process: the slowest part)."""
     ttsi_max_steps: int = 50
@@ -246,7 +250,7 @@ class Study:
             suite=c.household_suite, eval_max_steps=c.household_max_steps, base=self.results["warm"]["weights"],
             prompt="compact", finetune="full", iterations=1,
             limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
-            max_depth=c.agent_r_max_depth, rollout=c.agent_r_rollout,
+            max_depth=c.agent_r_max_depth, rollout=c.agent_r_rollout, admissible=c.agent_r_admissible,
             learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
 
