@@ -106,7 +106,7 @@ class EpisodeWorker:
             resource.close()
 
 
-def _connect(address: str, cluster: LocalCluster, workers: int) -> bool:
+def connect(address: str, cluster: LocalCluster, workers: int) -> bool:
     """Connect to the cluster at `address` (or start a local one for `auto`); True when this call connected, and so
     must disconnect after (`ray.shutdown()`: it stops a cluster `auto` started and leaves a joined one running)."""
     import ray
@@ -161,7 +161,7 @@ def run_on_ray(
     total, finished = len(tasks) * config.samples, len(done)
     if on_progress:
         on_progress(finished, total)
-    connected = _connect(config.ray, cluster or LocalCluster(), config.ray_workers)
+    connected = connect(config.ray, cluster or LocalCluster(), config.ray_workers)
     worker_class = ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker)
     options = dict(llm_options or {})
     if config.api_base:

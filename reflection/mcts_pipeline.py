@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from agents.store import Store, new_id
 from agents.types import LLM
 from environments.base import EnvEntry, TaskSpec, get_entry
-from reflection.mcts import MCTS, CountingLLM, MCTSConfig
+from reflection.mcts import MCTS, CountingLLM, MCTSConfig, Tree
 from reflection.revision import Reviser, RevisionConfig, export_records, write_records
 from reflection.tree_store import TreeStore
 
@@ -43,6 +44,11 @@ class SearchConfig:
     parallel: int | None = None
     """Trees searched at once (None: 8 on a backend that takes concurrent requests, such as a vLLM server, so it
     batches the trees' turns; else 1). Each tree is revised and stored in task order as its search ends."""
+    ray: str | None = None
+    """Grow the trees on Ray (`auto`: a local cluster for the search, or HOST:PORT); revisions and the store stay
+    here. None: in this process."""
+    ray_workers: int = 2
+    """Tree workers on Ray, each with its own model (rebuilt from the search model's recipe)."""
 
 
 @dataclass(frozen=True)
@@ -133,36 +139,30 @@ def _search_tasks(
     out_dir: Path | None,
     on_task: Callable[[TaskReport], None] | None,
 ) -> SearchReport:
-    from agents.runner import trajectory_seed
 
     counter = CountingLLM(llm)
     run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
     trees = TreeStore(store)
     MCTS(counter, entry, config.mcts)  # refuses a config it cannot search with (an expert rollout, no expert)
-    horizon = 4 * config.mcts.max_depth + config.revision.max_continuation + 2
+    horizon = search_horizon(config)
     report = SearchReport(run_id=run_id, store_path=store.path)
     started = time.perf_counter()
 
     def make_env(task: TaskSpec) -> Any:
         return entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
 
-    def grow(task: TaskSpec) -> tuple[Any, float, int]:
-        """One task's tree (the search only: LLM calls and env steps, nothing stored), its seconds and LLM calls."""
-        t0 = time.perf_counter()
-        own = CountingLLM(llm)  # this tree's calls, whatever the other threads do meanwhile
-        search = MCTS(own, entry, config.mcts)
-        env = make_env(task)
-        try:
-            tree = search.new_tree(new_id("tree"), task, env, trajectory_seed(config.seed, task.task_id, 0))
-            search.search(tree, env)
-        finally:
-            env.close()
-        return tree, time.perf_counter() - t0, own.calls
+    search_total = 0
+    with ExitStack() as stack:
+        # searches run ahead (threads, or Ray workers); this thread revises and stores each tree in task order
+        if config.ray:
+            from reflection.ray_search import grow_on_ray
 
-    workers, search_total = config.parallel or (8 if counter.concurrent else 1), 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        # searches run ahead in threads; this thread stores and revises each tree in task order (one store writer)
-        for task, (tree, search_seconds, search_calls) in zip(tasks, pool.map(grow, tasks), strict=True):
+            grown = grow_on_ray(llm, config, tasks)
+        else:
+            workers = config.parallel or (8 if counter.concurrent else 1)
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
+            grown = pool.map(lambda task: grow_tree(llm, entry, config, task, resources), tasks)
+        for task, (tree, search_seconds, search_calls) in zip(tasks, grown, strict=True):
             search_total += search_calls
             t0, calls0 = time.perf_counter(), counter.calls
             trees.save_tree(tree, run_id)
@@ -191,6 +191,31 @@ def _search_tasks(
         report.files = {k: str(v) for k, v in write_records(store, out_dir, run_id).items()}
     store.finish_run(run_id, {k: v for k, v in report.summary().items() if k != "per_task"})
     return report
+
+
+def search_horizon(config: SearchConfig) -> int:
+    """Steps an episode of the search may take: paths, rollouts and re-searched continuations all fit."""
+    return 4 * config.mcts.max_depth + config.revision.max_continuation + 2
+
+
+def grow_tree(
+    llm: LLM, entry: EnvEntry, config: SearchConfig, task: TaskSpec, resources: dict[str, Any]
+) -> tuple[Tree, float, int]:
+    """One task's tree (the search only: LLM calls and env steps, nothing stored), its seconds and its LLM calls;
+    thread-safe, and what a Ray tree worker runs."""
+    from agents.runner import trajectory_seed
+
+    t0 = time.perf_counter()
+    own = CountingLLM(llm)  # this tree's calls, whatever other threads do meanwhile
+    search = MCTS(own, entry, config.mcts)
+    horizon = search_horizon(config)
+    env = entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
+    try:
+        tree = search.new_tree(new_id("tree"), task, env, trajectory_seed(config.seed, task.task_id, 0))
+        search.search(tree, env)
+    finally:
+        env.close()
+    return tree, time.perf_counter() - t0, own.calls
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -143,3 +143,32 @@ def test_a_trainers_stage_plays_on_ray_with_the_stages_own_weights(cluster, llm,
         assert book.get(1, "eval")["result"] == {"run_id": result["run_id"]}  # a resume continues this run
         pids = {t.meta["ray_worker_pid"] for t in store.trajectories(result["run_id"])}
     assert os.getpid() not in pids
+
+
+def test_trees_grown_on_ray_are_the_trees_grown_in_process(cluster, llm, tmp_path):
+    """Agent-R's search on Ray (`SearchConfig.ray`): two workers grow the trees with the embedded model, this
+    process revises and stores them in task order, and trees and verified records equal an in-process search's."""
+    from reflection.mcts import MCTSConfig
+    from reflection.mcts_pipeline import SearchConfig, search_and_revise
+    from reflection.revision import RevisionConfig
+    from reflection.tree_store import TreeStore
+
+    config = SearchConfig(
+        env="household", split="train", limit=3, parallel=1,
+        mcts=MCTSConfig(iterations=3, expansions=2, max_depth=5, temperature=0.0, max_tokens=24, rollout="expert",
+                        admissible="map+fill"),
+        revision=RevisionConfig(judge="none", thought="fallback", resolve="expert", max_pairs_per_tree=2),
+    )  # fmt: skip
+    seen = {}
+    for where, cfg in (("local", config), ("ray", replace(config, ray=cluster, ray_workers=2))):
+        with Store(tmp_path / f"{where}.db") as store:
+            report = search_and_revise(llm, store, cfg)
+            grown = [TreeStore(store).load_tree(t.tree_id) for t in report.tasks]
+            seen[where] = (
+                [[(n.parent, n.action, n.visits, n.value_sum) for n in tree.nodes] for tree in grown],
+                [{k: v for k, v in r.items() if k not in ("revision_id", "trajectory_id")} for r in report.sft],
+                [tree.stats.get("ray_worker_pid") for tree in grown],
+            )
+    assert seen["ray"][:2] == seen["local"][:2]
+    assert seen["local"][1], "no verified record: the comparison would be empty"
+    assert None not in seen["ray"][2] and os.getpid() not in seen["ray"][2]

@@ -111,8 +111,8 @@ class AgentRConfig:
     seed: int = 0
     """Seed for search, sampling and environments (iteration i searches with seed + 1000 i)."""
     ray: str | None = None
-    """Play the held-out evaluation on Ray (the search runs in this process): `auto` (a local cluster per
-    stage) or HOST:PORT; None: in this process. Workers build the stage's model themselves."""
+    """Grow the search trees and play the held-out evaluation on Ray: `auto` (a local cluster per stage) or
+    HOST:PORT; None: in this process. Workers build the stage's model themselves; revisions stay here."""
     ray_workers: int = 2
     """Episode workers on Ray, each with its own model (or client of a shared server)."""
 
@@ -141,6 +141,8 @@ class AgentRConfig:
             split=self.train_split,
             limit=self.limit,
             seed=seed,
+            ray=self.ray,
+            ray_workers=self.ray_workers,
             mcts=MCTSConfig(
                 iterations=self.search_iterations, expansions=self.expansions, max_depth=self.max_depth,
                 exploration=self.exploration, rollout=self.rollout, temperature=self.temperature,

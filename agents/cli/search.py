@@ -46,6 +46,8 @@ def search(
     parallel: int = typer.Option(
         None, min=1, help="Trees searched at once (default: 8 on a server backend that batches, else 1)."
     ),
+    ray: str = typer.Option(None, "--ray", help="Grow the trees on Ray: auto (a local cluster) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="Tree workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed for environments and sampling."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
@@ -69,6 +71,8 @@ def search(
             limit=limit,
             seed=seed,
             parallel=parallel,
+            ray=ray,
+            ray_workers=ray_workers,
             mcts=MCTSConfig(
                 iterations=iterations,
                 expansions=expansions,

@@ -343,7 +343,7 @@ def agent_r(
     epochs: float = typer.Option(3.0, min=0.1, help="LoRA SFT epochs."),
     lr: float = typer.Option(3e-4, min=0.0, help="LoRA SFT learning rate."),
     out_dir: Path = typer.Option(Path("runs/agent-r"), "--out", help="Run directory (store, datasets, adapters)."),
-    ray: str = typer.Option(None, "--ray", help="Play held-out episodes on Ray: auto (a local cluster) or HOST:PORT."),
+    ray: str = typer.Option(None, "--ray", help="Search and evaluate on Ray: auto (a local cluster) or HOST:PORT."),
     ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed for search, sampling and environments."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished Agent-R run in OUT."),
