@@ -72,6 +72,9 @@ class StudyConfig:
     """How Agent-R's expansions use the admissible actions: `map+fill` tops the model's replies up with other
     admissible actions (the warm start's samples at T=0.8 repeat one action: 37 trees had 2 branches between them,
     so no pair), `map` only snaps replies onto them."""
+    agent_r_allow_thoughts: bool = True
+    """Keep the model's `think:` replies as children: the warm start opens every game with a thought (and 23% of
+    its steps are thoughts), so without them its own replies add no child and the trees hold only fills."""
     ttsi_games: int = 12
     """Held-out games played by TT-SI / TT-D / TT-ICL (per agent step, in process: the slowest part)."""
     ttsi_max_steps: int = 50
@@ -251,6 +254,7 @@ class Study:
             prompt="compact", finetune="full", iterations=1,
             limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
             max_depth=c.agent_r_max_depth, rollout=c.agent_r_rollout, admissible=c.agent_r_admissible,
+            allow_thoughts=c.agent_r_allow_thoughts,
             learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
         )  # fmt: skip
 

@@ -68,6 +68,9 @@ class AgentRConfig:
     """Leaf valuation: `none` (Agent-R), `llm`, `random`, or `expert`."""
     admissible: str = "map"
     """Admissible actions: `off`, `map` (snap replies onto them), or `map+fill`."""
+    allow_thoughts: bool = False
+    """Keep the model's `think:` replies as children (a policy that reasons before it acts, such as a warm start
+    cloned from a thinking expert, otherwise adds no child of its own to the tree)."""
     temperature: float = 0.8
     """Sampling temperature of the expansions."""
     max_tokens: int | None = None
@@ -146,7 +149,7 @@ class AgentRConfig:
             mcts=MCTSConfig(
                 iterations=self.search_iterations, expansions=self.expansions, max_depth=self.max_depth,
                 exploration=self.exploration, rollout=self.rollout, temperature=self.temperature,
-                max_tokens=self.max_tokens, admissible=self.admissible, seed=seed,
+                max_tokens=self.max_tokens, admissible=self.admissible, allow_thoughts=self.allow_thoughts, seed=seed,
                 system_prompt=get_entry(self.env).prompt(self.prompt).system if self.prompt else None,
             ),
             revision=RevisionConfig(

@@ -329,6 +329,9 @@ def agent_r(
     max_depth: int = typer.Option(10, min=1, help="Most actions on a searched path (Agent-R: 10)."),
     rollout: str = typer.Option("none", help="Leaf valuation: none (Agent-R), llm, random, or expert."),
     admissible: str = typer.Option("map", help="Admissible actions: off, map, or map+fill."),
+    allow_thoughts: bool = typer.Option(
+        False, "--allow-thoughts", help="Keep the model's think: replies as tree children (a policy that reasons)."
+    ),
     resolve: str = typer.Option(
         "mcts+expert", help="When the good path fails after the bad prefix: none, mcts, expert, or mcts+expert."
     ),
@@ -368,7 +371,8 @@ def agent_r(
             config = AgentRConfig(
                 env=env, suite=suite, train_split=train_split, eval_split=eval_split, iterations=iterations,
                 limit=limit, eval_limit=eval_limit, eval_max_steps=eval_max_steps, search_iterations=search_iterations,
-                expansions=expansions, max_depth=max_depth, rollout=rollout, admissible=admissible, resolve=resolve,
+                expansions=expansions, max_depth=max_depth, rollout=rollout, admissible=admissible,
+                allow_thoughts=allow_thoughts, resolve=resolve,
                 continuations=tuple(c.strip() for c in continuations.split(",") if c.strip()), judge=judge,
                 thought=thought, alpha=alpha, beta=beta, max_tokens=max_tokens, epochs=epochs, learning_rate=lr,
                 seed=seed, base=base, prompt=prompt or trained_prompt(base), finetune=finetune, ray=ray,
