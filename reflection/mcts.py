@@ -254,6 +254,12 @@ class CountingLLM:
 Expert = Callable[[Environment], "str | None"]
 
 
+def _is_thought(entry: EnvEntry, action: str) -> bool:
+    """Whether `action` is a thought in the environment's own form (`EnvEntry.thought_prefix`)."""
+    prefix = (entry.thought_prefix or "").strip()
+    return bool(prefix) and action.startswith(prefix)
+
+
 class EnvDriver:
     """Moves one environment between tree nodes: restores snapshots where it can, else resets and replays."""
 
@@ -351,7 +357,7 @@ def propose(
         extra = {"sampled": completion.text, "logprob_mean": completion.mean_logprob}
         if not action:
             continue
-        if action.startswith("think:"):
+        if _is_thought(entry, action):
             if not config.allow_thoughts:
                 continue
             cand = Candidate(action, reply, "model", extra)
@@ -515,6 +521,8 @@ class MCTS:
         )
         reply = self.entry.complete_reply(outs[0].text)
         action = self.entry.parse_action(reply)
+        if _is_thought(self.entry, action):  # the policy reasons here: a thought is its move, not a reply to snap
+            return action, reply
         if admissible and self.config.admissible != "off":
             mapped = closest_admissible(action, admissible, self.config.map_cutoff)
             if mapped is None:

@@ -204,3 +204,20 @@ def test_embedded_model_search_and_revise_on_a_household_task(llm: Any, tmp_path
     assert all(n.info["sampled"] is not None for n in sampled)
     assert all(n.origin in ("root", "model", "mapped", "fill") for n in tree.nodes)
     assert summary["verified_revisions"] == len(report.sft) == sum(r.status == "verified" for r in rows)
+
+
+def test_a_policy_that_thinks_keeps_its_thoughts_in_rollouts_and_expansions() -> None:
+    """A thought is the policy's move: `map+fill` tops expansions up with admissible actions and takes a random one
+    for a reply it cannot map, but never in place of a thought (that made a thinking warm start's rollouts random)."""
+    task = _task()
+    env = HouseholdEnv(task)
+    thinker = ScriptedReplies(["think: first I look around."])
+    config = MCTSConfig(iterations=1, expansions=3, max_depth=4, rollout="llm", admissible="map+fill",
+                        allow_thoughts=True)  # fmt: skip
+    mcts = MCTS(thinker, ENTRY, config)  # type: ignore[arg-type]
+    tree = mcts.search(mcts.new_tree("tree-test", task, env, seed=0), env)
+    children = [tree.nodes[c] for c in tree.root.children]
+    assert [c.origin for c in children] == ["model", "fill", "fill"]
+    assert children[0].action == "think: first i look around."  # actions are lower-cased
+    rollout = [n for n in tree.nodes if n.origin == "rollout-llm"]
+    assert rollout and all(n.action == children[0].action for n in rollout)
