@@ -139,7 +139,6 @@ def _search_tasks(
     out_dir: Path | None,
     on_task: Callable[[TaskReport], None] | None,
 ) -> SearchReport:
-
     counter = CountingLLM(llm)
     run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
     trees = TreeStore(store)

@@ -212,7 +212,23 @@ time.sleep(600)
 """
 
 
+def _score_and_generate_at_once(url: str) -> None:
+    """Scores (prompt log-probs) batched with generation by a server without LoRA, as merge mode starts them and a
+    parallel tree search sends them: all answer (with LoRA enabled, vLLM 0.32's CPU build dies on this mix)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agents.llm import make_llm
+
+    client = make_llm("litellm", "hosted_vllm/smollm2", api_base=url, max_concurrency=16)
+    jobs = [lambda p=p: client.generate(p, max_tokens=24, temperature=0.8, seed=1) for p in PROMPTS[:4]] * 2
+    jobs += [lambda p=p: client.score(p, ["Paris.", "London."]) for p in PROMPTS[:4]] * 2
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda job: job(), jobs))
+    assert len(results) == 16 and all(results)
+
+
 def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_process():
+    """Also: scoring and generation batched together on a server started without LoRA (merge mode's)."""
     import subprocess
     import sys
     import time
@@ -223,6 +239,7 @@ def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_proces
         time.sleep(3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
             assert response.status == 200
+        _score_and_generate_at_once(f"http://127.0.0.1:{port}/v1")
     finally:
         owner.kill()  # SIGKILL: no atexit, no cleanup code runs
         owner.wait()

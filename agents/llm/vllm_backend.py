@@ -89,7 +89,11 @@ class _ServerPool:
                 while len(self.servers) >= max(1, config.max_servers):
                     oldest = next(iter(self.servers))
                     self.servers.pop(oldest).stop()
-                server = VLLMServer(replace(config.server, model=model, served_name="model")).start()
+                # merge mode serves every adapter merged into weights of its own: no LoRA, which on the CPU build
+                # also crashes the engine when prompt log-probs (score) share a batch with generation
+                lora = config.server.enable_lora and config.adapters == "lora"
+                server = VLLMServer(replace(config.server, model=model, served_name="model", enable_lora=lora))
+                server.start()
             self.servers[model] = server  # most recently used last
             return server
 
