@@ -24,8 +24,8 @@ from agents.store import Store
 pytestmark = pytest.mark.slow
 
 KINTSUGI = [sys.executable, "-m", "agents.cli"]
-ARGS = ["warm-start", "--env", "tools", "--demos", "40", "--epochs", "0.2", "--eval-limit", "4", "--finetune", "lora",
-        "--backend", "transformers", "--seed", "3", "--json"]  # fmt: skip
+ARGS = ["warm-start", "--env", "household", "--demos", "40", "--epochs", "0.2", "--eval-limit", "4", "--max-steps",
+        "4", "--finetune", "lora", "--backend", "transformers", "--seed", "3", "--json"]  # fmt: skip
 STAGES = ("demos", "dataset", "train", "eval_base", "eval")
 """The warm start's stages, in order (`WarmStarter.run`)."""
 RUNNING_MARK = {"demos", "eval_base", "eval"}
@@ -64,6 +64,28 @@ def _demos_done(db: Path) -> int:
            "AND t.status = 'done'")  # fmt: skip
     rows = _query(db, sql)
     return rows[0][0] if rows else 0
+
+
+def _stage_run(db: Path, stage: str) -> str | None:
+    rows = _query(db, f"SELECT result FROM stages WHERE stage = '{stage}'")
+    return json.loads(rows[0][0]).get("run_id") if rows else None
+
+
+def _stage_steps(db: Path, stage: str) -> int:
+    """Steps committed so far by the agent run of `stage` (an evaluation)."""
+    run_id = _stage_run(db, stage)
+    sql = f"SELECT COUNT(*) FROM steps s JOIN trajectories t ON s.trajectory_id = t.id WHERE t.run_id = '{run_id}'"
+    return _query(db, sql)[0][0] if run_id else 0
+
+
+def _episode_lengths(db: Path, stage: str) -> list[int]:
+    """Steps of each episode of `stage`'s finished run."""
+    run_id = _stage_run(db, stage)
+    sql = ("SELECT COUNT(*) FROM steps s JOIN trajectories t ON s.trajectory_id = t.id "
+           f"WHERE t.run_id = '{run_id}' GROUP BY t.id")  # fmt: skip
+    lengths = [n for (n,) in _query(db, sql)]
+    assert max(lengths) > 1, f"every {stage} episode took one step: no point inside the stage to stop at"
+    return lengths
 
 
 def _episodes(db: Path) -> dict[str, list[tuple[str, int, str]]]:
@@ -116,22 +138,30 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
         pytest.fail("five kills meant for the demos stage all landed after it")
     killed_in = ["demos"]
 
-    for stage in ("train", "eval_base", "eval"):  # seconds each: the kill comes at a random time inside the stage
-        for attempt in range(3):
-            proc = _start(out)
-            deadline = time.time() + 600
-            while proc.poll() is None and not _running(db, stage) and time.time() < deadline:
-                time.sleep(0.02)
-            assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
-            time.sleep(rng.uniform(0.1, 0.7) * seconds[stage] / (attempt + 1))
-            done_before = _episodes(db)
-            _kill(proc)
-            after = _episodes(db)
-            for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
-                assert set(finished) <= set(after[run_id])
-            if _running(db, stage):
-                killed_in.append(stage)
-                break
+    # train: one unit with no record until it ends, killed early in it (a kill after it ended could not be redone)
+    # evaluations: killed after a random number of their committed steps, with at least one model call to go
+    for stage in ("train", "eval_base", "eval"):
+        proc = _start(out)
+        deadline = time.time() + 600
+        while proc.poll() is None and not _running(db, stage) and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
+        if stage == "train":
+            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+        else:
+            # episodes advance in lock step, one model call per turn: stop after a turn that is not the last
+            lengths = _episode_lengths(tmp_path / "ref" / "kintsugi.db", stage)
+            turn = rng.randint(1, max(lengths) - 1)
+            k = sum(min(n, turn) for n in lengths)
+            while proc.poll() is None and _stage_steps(db, stage) < k:
+                time.sleep(0.01)
+        done_before = _episodes(db)
+        _kill(proc)
+        after = _episodes(db)
+        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
+            assert set(finished) <= set(after[run_id])
+        assert _running(db, stage), f"the kill meant for {stage} landed after it"
+        killed_in.append(stage)
     assert killed_in == ["demos", "train", "eval_base", "eval"]
 
     done = subprocess.run([*KINTSUGI, *ARGS, "--out", str(out), "--resume"], capture_output=True, text=True,
