@@ -252,6 +252,30 @@ def test_the_server_outlives_the_thread_that_started_it_and_dies_with_its_proces
     pytest.fail("the vLLM server outlived the process that started it")
 
 
+def test_a_server_that_dies_under_the_vllm_backend_is_started_again_and_the_request_answered(caplog):
+    """The engine killed mid-run (a crash, the OOM killer): the `vllm` backend's next request finds the server
+    gone, starts a new one, sends the request again and gets the answer the first server gave; the warning names
+    the dead server's log."""
+    import signal
+
+    from agents.llm import make_llm
+    from agents.llm.vllm_backend import SERVERS
+
+    llm = make_llm("vllm", max_concurrency=4)
+    try:
+        before = llm.generate(PROMPTS[1], max_tokens=12)[0].text
+        first = llm._server  # the server this view was given
+        os.killpg(first.process.pid, signal.SIGKILL)  # no shutdown: the engine just vanishes
+        first.process.wait(timeout=30)
+        with caplog.at_level("WARNING", logger="agents.llm.vllm_backend"):
+            after = [group[0].text for group in llm.generate_batch([PROMPTS[1]] * 3, max_tokens=12)]
+        assert llm._server is not first and llm._server.alive()
+        assert after == [before] * 3
+        assert "is gone (exit code -9)" in caplog.text and first.log_path in caplog.text
+    finally:
+        SERVERS.stop_all()
+
+
 def test_tools_through_litellm_in_the_text_form_give_the_prompt_a_text_agent_sends(server, tools_conversation):
     """A served model without tool support: the litellm backend in `text` tool format sends the conversation in
     the text form, so the server sees the prompt a text agent sends (same prompt tokens, same greedy reply)."""

@@ -35,13 +35,14 @@ server's machine.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.llm.base import BaseLLM, LLMRecipe
 from agents.llm.vllm_server import VLLMServer, VLLMServerConfig, adapter_name, merged_model
@@ -49,6 +50,9 @@ from agents.tool_calls import plain_messages, supports_tools, with_tool_calls
 from agents.types import CandidateScore, Completion, Messages
 
 ADAPTER_MODES = ("merge", "lora")
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class _ServerPool:
         with self.lock:
             server = self.servers.pop(model, None)
             if server is None or not server.alive():
+                if server is not None:
+                    server.stop()  # it died: reap what it left (workers, its log's handle)
                 while len(self.servers) >= max(1, config.max_servers):
                     oldest = next(iter(self.servers))
                     self.servers.pop(oldest).stop()
@@ -118,6 +124,8 @@ class ServedVLLM(BaseLLM):
         self.model_id = self.config.model
         self.adapter = adapter
         self._client: Any = None
+        self._server: VLLMServer | None = None
+        self._lock = threading.Lock()
         if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
             raise FileNotFoundError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
 
@@ -138,22 +146,49 @@ class ServedVLLM(BaseLLM):
         from agents.llm.litellm_backend import LiteLLM, LiteLLMConfig
 
         c = self.config
-        if c.api_base is not None:
-            url, name = c.api_base, "model"
-            if self.adapter:
-                raise ValueError("with api_base, serve adapters by name on that server (--lora-modules NAME=PATH)")
-        elif self.adapter is None or c.adapters == "lora":
-            server = SERVERS.get(c.model, c)
-            url, name = server.url, "model"
-            if self.adapter is not None:
-                name = adapter_name(self.adapter)
-                server.load_adapter(name, self.adapter)
-        else:
-            url, name = SERVERS.get(str(merged_model(self.adapter, c.model)), c).url, "model"
-        tool_format = "native" if c.server.tool_parser else "text"
-        self._client = LiteLLM(LiteLLMConfig(model=f"hosted_vllm/{name}", api_base=url,
-                                             max_concurrency=c.max_concurrency, tool_format=tool_format))  # fmt: skip
-        return self._client
+        with self._lock:
+            if self._client is not None:
+                return self._client
+            server = None
+            if c.api_base is not None:
+                url, name = c.api_base, "model"
+                if self.adapter:
+                    raise ValueError("with api_base, serve adapters by name on that server (--lora-modules NAME=PATH)")
+            elif self.adapter is None or c.adapters == "lora":
+                server = SERVERS.get(c.model, c)
+                url, name = server.url, "model"
+                if self.adapter is not None:
+                    name = adapter_name(self.adapter)
+                    server.load_adapter(name, self.adapter)
+            else:
+                server = SERVERS.get(str(merged_model(self.adapter, c.model)), c)
+                url, name = server.url, "model"
+            tool_format = "native" if c.server.tool_parser else "text"
+            self._server = server
+            options = LiteLLMConfig(
+                model=f"hosted_vllm/{name}", api_base=url, max_concurrency=c.max_concurrency, tool_format=tool_format
+            )
+            self._client = LiteLLM(options)
+            return self._client
+
+    def _send(self, request: Callable[[Any], T]) -> T:
+        """`request(client)`; when the server Kintsugi started for it has died under it (a crash of the engine, the
+        OOM killer), the server is started again and the request sent once more, so a long run loses no work."""
+        client = self.client()
+        server = self._server
+        try:
+            return request(client)
+        except Exception as exc:
+            if server is None or not _gone(server, exc):
+                raise
+            with self._lock:
+                if self._client is client:
+                    self._client = None
+            code = server.process.returncode if server.process else "none: stopped"
+            log.warning("the vLLM server at %s is gone (exit code %s); starting it again and sending the request "
+                        "once more. Its log (%s) ends with:\n%s", server.url, code, server.log_path,
+                        server.log_tail())  # fmt: skip
+        return request(self.client())
 
     def generate_batch(
         self,
@@ -166,12 +201,24 @@ class ServedVLLM(BaseLLM):
         seed: int | None = None,
         tools: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[list[Completion]]:
-        return self.client().generate_batch(
-            conversations, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed, tools=tools
+        return self._send(
+            lambda client: client.generate_batch(
+                conversations, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed, tools=tools
+            )
         )
 
     def score(self, messages: Messages, candidates: Sequence[str]) -> list[CandidateScore]:
-        return self.client().score(messages, candidates)
+        return self._send(lambda client: client.score(messages, candidates))
+
+
+def _gone(server: VLLMServer, exc: Exception, grace: float = 20.0) -> bool:
+    """Whether `exc` came from `server` being gone: a connection error, and the server stopped (the pool's least
+    recently used) or its process exited within `grace` seconds (the API server exits shortly after its engine)."""
+    import litellm
+
+    if not isinstance(exc, litellm.APIConnectionError | litellm.InternalServerError | ConnectionError):
+        return False
+    return server.process is None or server.exited(grace)
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,22 @@ class VLLMServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exited(self, within: float) -> bool:
+        """Whether the server's process (started, not stopped) has exited or does within `within` seconds."""
+        proc = self.process
+        if proc is None:
+            return False
+        try:
+            proc.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    @property
+    def log_path(self) -> str:
+        """Where the server's output goes."""
+        return self._log_path
+
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Serve the PEFT adapter at `path` as model `name` (run-time loading; no restart)."""
         resolved = str(Path(path).resolve())
