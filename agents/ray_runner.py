@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from agents.metrics import summarize
 from agents.store import Store
@@ -29,6 +30,8 @@ from agents.types import LLM, Step, Trajectory
 from environments.base import EnvEntry, TaskSpec
 
 log = logging.getLogger(__name__)
+
+Job = TypeVar("Job")
 
 AUTO = "auto"
 """`RunConfig.ray` value that starts a local cluster for the run."""
@@ -124,6 +127,68 @@ def connect(address: str, cluster: LocalCluster, workers: int) -> bool:
     return True
 
 
+class ActorPool(Generic[Job]):
+    """Up to `size` Ray actors of one class, each given one job at a time. A job whose actor dies (a crash, a kill)
+    is given again to a new actor (at most `attempts` tries in all), so a lost worker costs only its job's replay."""
+
+    def __init__(self, actor_class: Any, args: tuple[Any, ...], size: int, *, attempts: int = 4) -> None:
+        self.actor_class, self.args, self.size, self.attempts = actor_class, args, size, attempts
+        self.actors: list[Any] = []
+        self.retried = 0
+        """Jobs given again after their actor died."""
+
+    def results(
+        self, jobs: list[Job], call: Callable[[Any, Job], Any], describe: Callable[[Job], str]
+    ) -> Iterator[tuple[Job, Any]]:
+        """(job, result) as each finishes; `call(actor, job)` starts a job (an ObjectRef), `describe` names it."""
+        import ray
+
+        waiting = deque(range(len(jobs)))
+        tries: dict[int, int] = {}
+        running: dict[Any, tuple[Any, int]] = {}
+
+        def submit(actor: Any) -> None:
+            index = waiting.popleft()
+            running[call(actor, jobs[index])] = (actor, index)
+
+        while len(self.actors) < min(self.size, len(jobs)):
+            self.actors.append(self.actor_class.remote(*self.args))
+        for actor in self.actors:
+            if waiting:
+                submit(actor)
+        while running:
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            actor, index = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                tries[index] = tries.get(index, 1) + 1
+                if tries[index] > self.attempts:
+                    raise RuntimeError(
+                        f"{describe(jobs[index])}: its worker died {self.attempts} times; last: {exc}"
+                    ) from exc
+                self.retried += 1
+                log.warning("%s: its worker died (%s); given again to a new worker", describe(jobs[index]),
+                            type(exc).__name__)  # fmt: skip
+                self.actors.remove(actor)
+                actor = self.actor_class.remote(*self.args)
+                self.actors.append(actor)
+                waiting.appendleft(index)
+                submit(actor)
+                continue
+            if waiting:  # the actor's next job starts before the caller handles this one's result
+                submit(actor)
+            yield jobs[index], result
+
+    def close(self) -> None:
+        """Kill every actor (a job still running is lost)."""
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors.clear()
+
+
 def run_on_ray(
     llm: LLM | None,
     store: Store,
@@ -161,64 +226,34 @@ def run_on_ray(
     total, finished = len(tasks) * config.samples, len(done)
     if on_progress:
         on_progress(finished, total)
-    connected = connect(config.ray, cluster or LocalCluster(), config.ray_workers)
-    worker_class = ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker)
     options = dict(llm_options or {})
     if config.api_base:
         options.setdefault("api_base", config.api_base)
     if config.backend == "transformers":
         options.setdefault("num_threads", 1)  # one core per worker: threads beyond it only contend
     config_data = asdict(config)
-    retried = 0
-    workers: list[Any] = []
+    connected = connect(config.ray, cluster or LocalCluster(), config.ray_workers)
+    pool = ActorPool(ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker), (config_data, options), config.ray_workers)
     try:
-        workers = [worker_class.remote(config_data, options) for _ in range(min(config.ray_workers, len(jobs)))]
-        queue = list(jobs)
-        attempts: dict[tuple[str, int], int] = {}
-        running: dict[Any, tuple[Any, TaskSpec, int]] = {}
 
-        def submit(worker: Any) -> None:
-            task, k = queue.pop(0)
-            seed = trajectory_seed(config.seed, task.task_id, k)
-            running[worker.play.remote(task, k, seed)] = (worker, task, k)
+        def play(worker: Any, job: tuple[TaskSpec, int]) -> Any:
+            task, k = job
+            return worker.play.remote(task, k, trajectory_seed(config.seed, task.task_id, k))
 
-        for worker in workers:
-            if queue:
-                submit(worker)
-        while running:
-            [ref], _ = ray.wait(list(running), num_returns=1)
-            worker, task, k = running.pop(ref)
-            try:
-                result: EpisodeResult = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                attempts[(task.task_id, k)] = attempts.get((task.task_id, k), 0) + 1
-                if attempts[(task.task_id, k)] > 3:
-                    raise RuntimeError(f"{task.task_id} sample {k}: its worker died 4 times; last: {exc}") from exc
-                retried += 1
-                log.warning("%s sample %d: its worker died (%s); playing it again on a new worker", task.task_id, k,
-                            type(exc).__name__)  # fmt: skip
-                workers.remove(worker)
-                worker = worker_class.remote(config_data, options)
-                workers.append(worker)
-                queue.insert(0, (task, k))
-                submit(worker)
-                continue
+        for (task, _k), result in pool.results(jobs, play, lambda job: f"{job[0].task_id} sample {job[1]}"):
             _store_episode(store, entry, task, run_id, namer, config, result, new_trajectory)
             finished += 1
             if on_progress:
                 on_progress(finished, total)
             if on_result:
                 on_result(result)
-            if queue:
-                submit(worker)
     finally:
-        for worker in workers:
-            ray.kill(worker)
+        pool.close()
         if connected:
             ray.shutdown()
     metrics = summarize(store.trajectories(run_id, status="done"))
     metrics["model"] = getattr(namer, "identity", namer.model_id)
-    metrics["ray"] = {"workers": config.ray_workers, "episodes_retried": retried}
+    metrics["ray"] = {"workers": config.ray_workers, "episodes_retried": pool.retried}
     store.finish_run(run_id, metrics)
     return RunResult(run_id=run_id, store_path=store.path, metrics=metrics)
 

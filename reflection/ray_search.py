@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,56 +46,25 @@ def grow_on_ray(llm: LLM, config: Any, tasks: list[TaskSpec]) -> Iterator[tuple[
     keep growing while the caller handles what came back; each tree's stats name the worker (`ray_worker_pid`)."""
     import ray
 
-    from agents.ray_runner import LocalCluster, connect
+    from agents.ray_runner import ActorPool, LocalCluster, connect
 
     recipe = llm.recipe()  # type: ignore[attr-defined]
     connected = connect(config.ray, LocalCluster(), config.ray_workers)
-    worker_class = ray.remote(num_cpus=1, max_restarts=0)(TreeWorker)
-    workers: list[Any] = []
+    pool = ActorPool(ray.remote(num_cpus=1, max_restarts=0)(TreeWorker), (recipe, config), config.ray_workers)
     try:
-        workers = [worker_class.remote(recipe, config) for _ in range(min(config.ray_workers, len(tasks)))]
-        pending = list(range(len(tasks)))
-        running: dict[Any, tuple[Any, int]] = {}
         done: dict[int, tuple[Any, float, int]] = {}
-        attempts: Counter[int] = Counter()
-        retried, emitted = 0, 0
-
-        def submit(worker: Any) -> None:
-            index = pending.pop(0)
-            running[worker.grow.remote(tasks[index])] = (worker, index)
-
-        for worker in workers:
-            if pending:
-                submit(worker)
-        while emitted < len(tasks):
+        emitted = 0
+        grown = pool.results(list(range(len(tasks))), lambda worker, i: worker.grow.remote(tasks[i]),
+                             lambda i: tasks[i].task_id)  # fmt: skip
+        for index, (tree, seconds, calls, pid) in grown:
+            tree.stats["ray_worker_pid"] = pid
+            done[index] = (tree, seconds, calls)
             while emitted in done:
                 yield done.pop(emitted)
                 emitted += 1
-            if emitted == len(tasks):
-                break
-            [ref], _ = ray.wait(list(running), num_returns=1)
-            worker, index = running.pop(ref)
-            try:
-                tree, seconds, calls, pid = ray.get(ref)
-                tree.stats["ray_worker_pid"] = pid
-                done[index] = (tree, seconds, calls)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                attempts[index] += 1
-                if attempts[index] > 3:
-                    raise RuntimeError(f"{tasks[index].task_id}: its tree worker died 4 times; last: {exc}") from exc
-                retried += 1
-                log.warning("%s: its tree worker died (%s); growing it again on a new worker", tasks[index].task_id,
-                            type(exc).__name__)  # fmt: skip
-                workers.remove(worker)
-                worker = worker_class.remote(recipe, config)
-                workers.append(worker)
-                pending.insert(0, index)
-            if pending:
-                submit(worker)
-        if retried:
-            log.warning("%d tree(s) were grown again after their worker died", retried)
+        if pool.retried:
+            log.warning("%d tree(s) were grown again after their worker died", pool.retried)
     finally:
-        for worker in workers:
-            ray.kill(worker)
+        pool.close()
         if connected:
             ray.shutdown()
