@@ -116,17 +116,26 @@ def search_and_revise(
     out_dir: Path | None = None,
     resources: dict[str, Any] | None = None,
     on_task: Callable[[TaskReport], None] | None = None,
+    run_id: str | None = None,
 ) -> SearchReport:
     """Search every task of `config`, revise each tree, store everything; writes the JSONL records into `out_dir`.
-    `resources`: shared resources for the episodes (None: the environment's own, made here and closed after)."""
+    `resources`: shared resources for the episodes (None: the environment's own, made here and closed after).
+    `run_id`: an interrupted search run (`new_search_run`) to finish: tasks whose tree was revised to the end are
+    kept as they are, the rest are searched (a tree comes out the same: it grows from its task's seed)."""
     entry = get_entry(config.env)
     tasks = entry.load_tasks(config.suite, config.split, config.limit)
     owned = entry.resources() if resources is None else {}  # the environment's own (a sandbox), closed at the end
     try:
-        return _search_tasks(llm, store, config, entry, tasks, resources or owned, out_dir, on_task)
+        run_id = run_id or new_search_run(store, llm, config)
+        return _search_tasks(llm, store, config, entry, tasks, resources or owned, out_dir, on_task, run_id)
     finally:
         for resource in owned.values():
             resource.close()
+
+
+def new_search_run(store: Store, llm: LLM, config: SearchConfig) -> str:
+    """A search run's id, created before any tree so that a resume (`search_and_revise(run_id=...)`) can find it."""
+    return store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
 
 
 def _search_tasks(
@@ -138,30 +147,34 @@ def _search_tasks(
     resources: dict[str, Any],
     out_dir: Path | None,
     on_task: Callable[[TaskReport], None] | None,
+    run_id: str,
 ) -> SearchReport:
     counter = CountingLLM(llm)
-    run_id = store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
     trees = TreeStore(store)
     MCTS(counter, entry, config.mcts)  # refuses a config it cannot search with (an expert rollout, no expert)
     horizon = search_horizon(config)
     report = SearchReport(run_id=run_id, store_path=store.path)
     started = time.perf_counter()
+    finished = {task_id: TaskReport(**r) for task_id, r in trees.resume(run_id).items()}
+    todo = [task for task in tasks if task.task_id not in finished]
+    earlier = [finished[t.task_id] for t in tasks if t.task_id in finished]
 
     def make_env(task: TaskSpec) -> Any:
         return entry.make(task, max_steps=horizon, max_attempts=horizon, **resources)
 
-    search_total = 0
+    search_total = sum(t.llm_calls for t in earlier)
     with ExitStack() as stack:
         # searches run ahead (threads, or Ray workers); this thread revises and stores each tree in task order
         if config.ray:
             from reflection.ray_search import grow_on_ray
 
-            grown = grow_on_ray(llm, config, tasks)
+            grown = grow_on_ray(llm, config, todo)
         else:
             workers = config.parallel or (8 if counter.concurrent else 1)
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
-            grown = pool.map(lambda task: grow_tree(llm, entry, config, task, resources), tasks)
-        for task, (tree, search_seconds, search_calls) in zip(tasks, grown, strict=True):
+            pool = ThreadPoolExecutor(max_workers=max(1, workers))
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # an interrupt grows no further tree
+            grown = pool.map(lambda task: grow_tree(llm, entry, config, task, resources), todo)
+        for task, (tree, search_seconds, search_calls) in zip(todo, grown, strict=True):
             search_total += search_calls
             t0, calls0 = time.perf_counter(), counter.calls
             trees.save_tree(tree, run_id)
@@ -180,10 +193,13 @@ def _search_tasks(
                 llm_calls=search_calls + counter.calls - calls0,
                 seconds=round(search_seconds + time.perf_counter() - t0, 2),
             )
+            trees.mark_finished(tree.id, asdict(task_report))
             report.tasks.append(task_report)
             if on_task:
                 on_task(task_report)
-    report.seconds = time.perf_counter() - started
+    order = {t.task_id: i for i, t in enumerate(tasks)}
+    report.tasks = sorted([*earlier, *report.tasks], key=lambda t: order[t.task_id])
+    report.seconds = time.perf_counter() - started + sum(t.seconds for t in earlier)
     report.llm_calls = search_total + counter.calls
     report.sft, report.dpo = export_records(store, run_id)
     if out_dir is not None:

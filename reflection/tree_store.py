@@ -106,7 +106,7 @@ class RevisionRow:
     thought_source: str
     """`model` or `fallback`."""
     status: str
-    """`verified` or `rejected`."""
+    """`verified`, `rejected`, or `abandoned` (its tree's revision was cut short, so its task was searched again)."""
     reason: str = ""
     continuation: str = ""
     """`good_path`, `mcts`, `expert` (what the verified splice continued with), or '' when rejected."""
@@ -236,6 +236,39 @@ class TreeStore:
             sql += " WHERE run_id = ?"
             args = (run_id,)
         return [dict(r) for r in self.db.execute(sql + " ORDER BY created, id", args)]
+
+    def mark_finished(self, tree_id: str, report: dict[str, Any]) -> None:
+        """Record that `tree_id` was searched and revised to the end, with its task's report (what a resume reads)."""
+        row = self.db.execute("SELECT stats FROM trees WHERE id = ?", (tree_id,)).fetchone()
+        stats = {**json.loads(row["stats"]), "task_report": report}
+        self.db.execute("UPDATE trees SET stats = ? WHERE id = ?", (json.dumps(stats), tree_id))
+
+    def resume(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Task id -> report of each tree of `run_id` revised to the end. A tree cut short in its revision is
+        abandoned: its splices become `abandoned` (never exported) and so do the trajectories they stored, and its
+        task is searched again."""
+        finished: dict[str, dict[str, Any]] = {}
+        rows = self.db.execute("SELECT id, task_id, stats FROM trees WHERE run_id = ? AND kind = 'task'", (run_id,))
+        for row in rows.fetchall():
+            stats = json.loads(row["stats"])
+            if "task_report" in stats:
+                finished[row["task_id"]] = stats["task_report"]
+            elif not stats.get("abandoned"):
+                self.abandon(row["id"])
+        return finished
+
+    def abandon(self, tree_id: str) -> None:
+        """Mark a tree whose revision was cut short, its splices and the trajectories they stored, abandoned."""
+        splices = self.db.execute(
+            "SELECT bad_trajectory_id, revised_trajectory_id FROM tree_revisions WHERE tree_id = ?", (tree_id,)
+        ).fetchall()
+        for trajectory_id in {t for row in splices for t in row if t is not None}:
+            self.store.finish_trajectory(trajectory_id, status="abandoned", meta={"abandoned": "revision cut short"})
+        with self.db:
+            self.db.execute("UPDATE tree_revisions SET status = 'abandoned' WHERE tree_id = ?", (tree_id,))
+            row = self.db.execute("SELECT stats FROM trees WHERE id = ?", (tree_id,)).fetchone()
+            stats = {**json.loads(row["stats"]), "abandoned": True}
+            self.db.execute("UPDATE trees SET stats = ? WHERE id = ?", (json.dumps(stats), tree_id))
 
     def add_revision(self, row: RevisionRow) -> None:
         d = asdict(row)

@@ -8,6 +8,7 @@ should get as far as loading a model: the checks come first.
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import subprocess
 import sys
@@ -36,6 +37,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
     with Store(d / "unfinished" / "kintsugi.db") as store:  # a household run that stopped half-way
         store.create_run(asdict(RunConfig(env="household", split="valid_unseen", limit=1)), model="smollm2")
+    from reflection.mcts import MCTSConfig
+    from reflection.mcts_pipeline import SearchConfig
+
+    with Store(d / "search" / "kintsugi.db") as store:  # a search (the CLI's defaults but 2 tasks) cut short
+        config = SearchConfig(limit=2, mcts=MCTSConfig(iterations=4, expansions=4, max_depth=10, admissible="map"))
+        store.create_run(json.loads(json.dumps(asdict(config), default=str)), model="smollm2", kind="search")
     return {"dir": d}
 
 
@@ -80,6 +87,12 @@ CASES = [
     ("serve-port-in-use", "serve --port {port}", "cannot listen on 127.0.0.1:{port}"),
     ("resume-contradicting-env", "run --resume --env code --out {d}/unfinished", "--env code contradicts run"),
     ("resume-nothing-to-resume", "run --resume --out {d}/store", "nothing to resume"),
+    ("search-nothing-to-resume", "search --resume --out {d}/store", "no unfinished search in"),
+    (
+        "search-resume-other-options",
+        "search --resume --limit 2 --max-depth 3 --out {d}/search",
+        "started with other mcts.max_depth",
+    ),
     ("view-missing-store", "view {d}/nowhere", "no store at"),
     ("view-port-in-use", "view {d}/store --port {port}", "cannot listen on 127.0.0.1:{port}"),
     ("view-not-a-store", "view {d}/notstore", "is not a Kintsugi store"),

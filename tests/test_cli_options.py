@@ -74,7 +74,7 @@ SPECS: dict[str, dict[str, Any]] = {
     "search": {
         "configs": (SearchConfig, MCTSConfig, RevisionConfig),
         "renames": {},
-        "cli_only": OUTPUT | {"short_prompt", "backend", "model", "adapter", "api_base"},
+        "cli_only": OUTPUT | {"short_prompt", "backend", "model", "adapter", "api_base", "resume"},
         "code_only": {
             "mcts",
             "revision",

@@ -350,3 +350,57 @@ def test_trees_searched_in_parallel_give_what_one_at_a_time_gives(tmp_path: Path
             )
     assert reports[4] == reports[1]
     assert sum(t[4] for t in reports[1][0]) >= 1  # something was verified, so the records compared are not empty
+
+
+def test_an_interrupted_search_keeps_its_revised_trees_and_searches_only_the_rest(tmp_path: Path, monkeypatch) -> None:
+    """A search cut short inside a tree's revision (after its first splice was stored) and resumed by its run id
+    ends with what an uninterrupted search ends with: the trees revised to the end are kept, not searched again;
+    the cut tree's splice and trajectories are abandoned (never exported) and its task is searched again."""
+    from reflection.mcts_pipeline import new_search_run
+
+    config = SearchConfig(
+        env="household", split="train", limit=4, parallel=1,
+        mcts=MCTSConfig(iterations=10, expansions=3, max_depth=6, rollout="expert", admissible="map+fill"),
+        revision=RevisionConfig(judge="none", thought="fallback", resolve="expert", max_pairs_per_tree=2),
+    )  # fmt: skip
+
+    def outcome(report: Any) -> Any:
+        tasks = [
+            (t.task_id, t.success, t.nodes, t.pairs, t.verified, t.continuations, t.llm_calls) for t in report.tasks
+        ]
+        sft = [{k: v for k, v in r.items() if k not in ("revision_id", "trajectory_id")} for r in report.sft]
+        return tasks, sft, report.llm_calls
+
+    with Store(tmp_path / "whole.db") as store:
+        whole = search_and_revise(UnparseableReplies(), store, config)  # type: ignore[arg-type]
+    cut = next(i for i, t in enumerate(whole.tasks) if i > 0 and t.pairs >= 1)  # a later tree with a splice
+    stored: list[str] = []
+    add_revision = TreeStore.add_revision
+
+    def add_then_die(self: TreeStore, row: Any) -> None:
+        add_revision(self, row)
+        stored.append(row.id)
+        if len(stored) == sum(t.pairs for t in whole.tasks[:cut]) + 1:
+            raise KeyboardInterrupt  # as a kill would: one splice of this tree is stored, the rest are not
+
+    with Store(tmp_path / "cut.db") as store:
+        run_id = new_search_run(store, UnparseableReplies(), config)  # type: ignore[arg-type]
+        monkeypatch.setattr(TreeStore, "add_revision", add_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            search_and_revise(UnparseableReplies(), store, config, run_id=run_id)  # type: ignore[arg-type]
+        monkeypatch.undo()
+        searched: list[Any] = []
+        resumed = search_and_revise(UnparseableReplies(), store, config, run_id=run_id, on_task=searched.append)  # type: ignore[arg-type]
+        trees = TreeStore(store)
+        abandoned = [r for r in trees.revisions(run_id) if r.status == "abandoned"]
+        stale = {
+            store.get_trajectory(t).status
+            for r in abandoned
+            for t in (r.bad_trajectory_id, r.revised_trajectory_id)
+            if t
+        }
+        stored_trees = trees.trees(run_id)
+    assert outcome(resumed) == outcome(whole)
+    assert [t.task_id for t in searched] == [t.task_id for t in whole.tasks[cut:]]
+    assert [r.task_id for r in abandoned] == [whole.tasks[cut].task_id] and stale == {"abandoned"}
+    assert len(stored_trees) == len(whole.tasks) + 1  # the cut tree stays on record, beside its regrown one

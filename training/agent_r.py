@@ -25,7 +25,7 @@ from agents.store import Store
 from agents.types import LLM
 from environments.base import get_entry
 from reflection.mcts import MCTSConfig
-from reflection.mcts_pipeline import SearchConfig, search_and_revise
+from reflection.mcts_pipeline import SearchConfig, new_search_run, search_and_revise
 from reflection.revision import CONTINUATIONS, RevisionConfig, export_records
 from reflection.tree_store import TreeStore
 from training.stages import StageBook, outcomes
@@ -262,11 +262,17 @@ class AgentRTrainer:
             ),
         )  # fmt: skip
 
-    def _search(self, iteration: int, adapter: str | None) -> dict[str, Any]:
-        """Search and revise the training tasks with the current model (an interrupted search starts again)."""
+    def _search(self, iteration: int, adapter: str | None, prior: dict[str, Any]) -> dict[str, Any]:
+        """Search and revise the training tasks with the current model; an interrupted search keeps every tree it
+        revised to the end and searches the rest."""
         config = self.config.search_config(iteration)
+        llm = self.make_llm(adapter)
+        run_id = prior.get("run_id")
+        if run_id is None:
+            run_id = new_search_run(self.store, llm, config)
+            self.stages.mark(iteration, "search", "running", {"run_id": run_id}, None)
         total = len(get_entry(config.env).load_tasks(config.suite, config.split, config.limit))
-        done = 0
+        done = len(TreeStore(self.store).resume(run_id))
 
         def on_task(_: Any) -> None:
             nonlocal done
@@ -275,7 +281,7 @@ class AgentRTrainer:
                 self.on_progress(done, total)
 
         report = search_and_revise(
-            self.make_llm(adapter), self.store, config, out_dir=self.out_dir / f"iter{iteration}", on_task=on_task
+            llm, self.store, config, out_dir=self.out_dir / f"iter{iteration}", on_task=on_task, run_id=run_id
         )
         summary = report.summary()
         return {"run_id": report.run_id, "files": summary["files"], **{k: summary[k] for k in SEARCH_TOTALS}}
@@ -319,7 +325,7 @@ class AgentRTrainer:
         search_runs: list[str] = []
         for it in range(1, self.config.iterations + 1):
             stages: dict[str, dict[str, Any]] = {}
-            stages["search"] = self.stages.run(it, "search", lambda _p, it=it, a=adapter: self._search(it, a))
+            stages["search"] = self.stages.run(it, "search", lambda p, it=it, a=adapter: self._search(it, a, p))
             search_runs.append(stages["search"]["run_id"])
             stages["dataset"] = self.stages.run(it, "dataset", lambda _p, it=it: self._dataset(it, search_runs))
             if stages["dataset"]["new_sft_records"] == 0:

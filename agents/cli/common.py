@@ -63,7 +63,8 @@ def open_store(path: Path) -> Any:
         fail(f"cannot open the store {path}: {exc}")
 
 
-def make_llm(backend: str, model: str, adapter: str | None, api_base: str | None) -> Any:
+def open_llm(backend: str, model: str, adapter: str | None, api_base: str | None) -> Any:
+    """The model a command asked for; a bad choice of backend, model or adapter is a one-line error."""
     from agents.llm import make_llm
     from agents.llm.embedded import ModelNotFoundError
 

@@ -13,7 +13,7 @@ from agents.cli.common import (
     app,
     console,
     fail,
-    make_llm,
+    open_llm,
     open_store,
     out,
     refuse_contradictions,
@@ -100,7 +100,7 @@ def run(
     except ValueError as exc:  # a task file's errors among them
         fail(str(exc))
     # on Ray the workers hold the models; the driver only stores
-    llm = None if config.ray else make_llm(config.backend, config.model, config.adapter, config.api_base)
+    llm = None if config.ray else open_llm(config.backend, config.model, config.adapter, config.api_base)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(

@@ -11,7 +11,7 @@ from agents.cli.common import (
     app,
     console,
     fail,
-    make_llm,
+    open_llm,
     open_store,
     out,
     setup_logging,
@@ -49,6 +49,9 @@ def search(
     ray: str = typer.Option(None, "--ray", help="Grow the trees on Ray: auto (a local cluster) or HOST:PORT."),
     ray_workers: int = typer.Option(2, min=1, help="Tree workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed for environments and sampling."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Finish OUT's latest unfinished search (same options): revised trees are kept."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ) -> None:
@@ -91,7 +94,8 @@ def search(
         fail(str(exc))
     store_path = store_file(out_dir)
     store = open_store(store_path)
-    llm = make_llm(backend, model, adapter, api_base)
+    run_id = _search_to_resume(store, config) if resume else None
+    llm = open_llm(backend, model, adapter, api_base)
 
     def progress(t: Any) -> None:
         console.print(
@@ -101,13 +105,39 @@ def search(
         )
 
     try:
-        report = search_and_revise(llm, store, config, out_dir=store_path.parent, on_task=progress)
+        report = search_and_revise(llm, store, config, out_dir=store_path.parent, on_task=progress, run_id=run_id)
     except KeyboardInterrupt:
-        console.print(f"interrupted: finished trees and revisions are stored in {store_path}")
+        console.print(f"interrupted: revised trees are stored in {store_path}; --resume finishes the search")
         raise typer.Exit(130) from None
     finally:
         store.close()
     print_search_report(report.summary(), out, as_json=as_json)
+
+
+def _search_to_resume(store: Any, config: Any) -> str:
+    """The latest unfinished search run in `store`, refused when it was started with other search options."""
+    import json
+    from dataclasses import asdict
+
+    run = store.latest_run(unfinished=True, kind="search")
+    if run is None:
+        store.close()
+        fail(f"no unfinished search in {store.path} to resume; drop --resume to start one")
+    execution = {"parallel", "ray", "ray_workers"}  # where the trees grow, not what they are
+
+    def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+        return out
+
+    given = flat(json.loads(json.dumps(asdict(config), default=str)))
+    stored = flat(run["config"])
+    differ = sorted(k for k in given if k not in execution and stored.get(k) != given[k])
+    if differ:
+        store.close()
+        fail(f"search {run['id']} was started with other {', '.join(differ)}; give its options to resume it")
+    return run["id"]
 
 
 def _tree_store(location: Path) -> Path:

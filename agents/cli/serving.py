@@ -10,7 +10,7 @@ from agents.cli.common import (
     app,
     console,
     fail,
-    make_llm,
+    open_llm,
     setup_logging,
 )
 
@@ -35,7 +35,7 @@ def serve(
     from agents.serve import make_server
 
     _check_port_free(host, port)  # before the model loads, not after
-    llm = make_llm("transformers", model, adapter, None)
+    llm = open_llm("transformers", model, adapter, None)
     try:
         server = make_server(llm, name or llm.model_id, host, port)
     except OSError as exc:
