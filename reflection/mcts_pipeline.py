@@ -138,6 +138,23 @@ def new_search_run(store: Store, llm: LLM, config: SearchConfig) -> str:
     return store.create_run(_jsonable(asdict(config)), model=llm.model_id, adapter=llm.adapter, kind="search")
 
 
+EXECUTION_OPTIONS = ("parallel", "ray", "ray_workers")
+"""Where a search's trees grow, not what they are: a resume may change them."""
+
+
+def options_differing(stored: dict[str, Any], config: SearchConfig) -> list[str]:
+    """Options (dotted, e.g. `mcts.max_depth`) in which `config` differs from a search run's stored config."""
+
+    def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+        return out
+
+    given, kept = flat(_jsonable(asdict(config))), flat(stored)
+    return sorted(k for k, v in given.items() if k not in EXECUTION_OPTIONS and kept.get(k) != v)
+
+
 def _search_tasks(
     llm: LLM,
     store: Store,

@@ -239,23 +239,23 @@ class TreeStore:
 
     def mark_finished(self, tree_id: str, report: dict[str, Any]) -> None:
         """Record that `tree_id` was searched and revised to the end, with its task's report (what a resume reads)."""
-        row = self.db.execute("SELECT stats FROM trees WHERE id = ?", (tree_id,)).fetchone()
-        stats = {**json.loads(row["stats"]), "task_report": report}
-        self.db.execute("UPDATE trees SET stats = ? WHERE id = ?", (json.dumps(stats), tree_id))
+        self._add_stats(tree_id, task_report=report)
+
+    def finished(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Task id -> report of each tree of `run_id` revised to the end."""
+        rows = self.db.execute("SELECT task_id, stats FROM trees WHERE run_id = ? AND kind = 'task'", (run_id,))
+        stats = [(r["task_id"], json.loads(r["stats"])) for r in rows]
+        return {task_id: s["task_report"] for task_id, s in stats if "task_report" in s}
 
     def resume(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Task id -> report of each tree of `run_id` revised to the end. A tree cut short in its revision is
-        abandoned: its splices become `abandoned` (never exported) and so do the trajectories they stored, and its
-        task is searched again."""
-        finished: dict[str, dict[str, Any]] = {}
-        rows = self.db.execute("SELECT id, task_id, stats FROM trees WHERE run_id = ? AND kind = 'task'", (run_id,))
-        for row in rows.fetchall():
+        """`finished(run_id)`, after abandoning each tree of the run cut short in its revision: its splices become
+        `abandoned` (never exported) and so do the trajectories they stored, and its task is to be searched again."""
+        rows = self.db.execute("SELECT id, stats FROM trees WHERE run_id = ? AND kind = 'task'", (run_id,)).fetchall()
+        for row in rows:
             stats = json.loads(row["stats"])
-            if "task_report" in stats:
-                finished[row["task_id"]] = stats["task_report"]
-            elif not stats.get("abandoned"):
+            if "task_report" not in stats and not stats.get("abandoned"):
                 self.abandon(row["id"])
-        return finished
+        return self.finished(run_id)
 
     def abandon(self, tree_id: str) -> None:
         """Mark a tree whose revision was cut short, its splices and the trajectories they stored, abandoned."""
@@ -266,9 +266,12 @@ class TreeStore:
             self.store.finish_trajectory(trajectory_id, status="abandoned", meta={"abandoned": "revision cut short"})
         with self.db:
             self.db.execute("UPDATE tree_revisions SET status = 'abandoned' WHERE tree_id = ?", (tree_id,))
-            row = self.db.execute("SELECT stats FROM trees WHERE id = ?", (tree_id,)).fetchone()
-            stats = {**json.loads(row["stats"]), "abandoned": True}
-            self.db.execute("UPDATE trees SET stats = ? WHERE id = ?", (json.dumps(stats), tree_id))
+            self._add_stats(tree_id, abandoned=True)
+
+    def _add_stats(self, tree_id: str, **entries: Any) -> None:
+        row = self.db.execute("SELECT stats FROM trees WHERE id = ?", (tree_id,)).fetchone()
+        stats = {**json.loads(row["stats"]), **entries}
+        self.db.execute("UPDATE trees SET stats = ? WHERE id = ?", (json.dumps(stats), tree_id))
 
     def add_revision(self, row: RevisionRow) -> None:
         d = asdict(row)

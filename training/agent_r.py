@@ -272,7 +272,7 @@ class AgentRTrainer:
             run_id = new_search_run(self.store, llm, config)
             self.stages.mark(iteration, "search", "running", {"run_id": run_id}, None)
         total = len(get_entry(config.env).load_tasks(config.suite, config.split, config.limit))
-        done = len(TreeStore(self.store).resume(run_id))
+        done = len(TreeStore(self.store).finished(run_id))
 
         def on_task(_: Any) -> None:
             nonlocal done

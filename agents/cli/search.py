@@ -116,24 +116,13 @@ def search(
 
 def _search_to_resume(store: Any, config: Any) -> str:
     """The latest unfinished search run in `store`, refused when it was started with other search options."""
-    import json
-    from dataclasses import asdict
+    from reflection.mcts_pipeline import options_differing
 
     run = store.latest_run(unfinished=True, kind="search")
     if run is None:
         store.close()
         fail(f"no unfinished search in {store.path} to resume; drop --resume to start one")
-    execution = {"parallel", "ray", "ray_workers"}  # where the trees grow, not what they are
-
-    def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
-        return out
-
-    given = flat(json.loads(json.dumps(asdict(config), default=str)))
-    stored = flat(run["config"])
-    differ = sorted(k for k in given if k not in execution and stored.get(k) != given[k])
+    differ = options_differing(run["config"], config)
     if differ:
         store.close()
         fail(f"search {run['id']} was started with other {', '.join(differ)}; give its options to resume it")
