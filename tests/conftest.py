@@ -7,9 +7,22 @@ of the session as backend x attack -> contained / ESCAPED / skipped.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_store_left_in_the_working_directory() -> Iterator[None]:
+    """A test must write its stores under tmp_path: one that leaves a `kintsugi.db` in the directory pytest runs in
+    (a command run with its default `--out`, say) fails here, and the file is removed."""
+    stray = Path.cwd() / "kintsugi.db"
+    before = stray.exists()
+    yield
+    if not before and stray.exists():
+        stray.unlink()
+        pytest.fail(f"the test left {stray} behind: give its commands an --out under tmp_path", pytrace=False)
 
 
 @pytest.fixture(scope="session")
