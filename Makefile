@@ -52,7 +52,7 @@ $(VLLM_STAMP):
 	touch $(VLLM_STAMP)
 
 # The smallest warm start that learns here: 40 expert demos of heating tasks, a full fine-tune, then the base model
-# and the warm start on all 22 held-out (valid_unseen) heating games, with a paired test. About 8 minutes on 2 CPUs.
+# and the warm start on all 22 held-out (valid_unseen) heating games, with a paired test. 8-15 minutes on 2 CPUs.
 demo: setup setup-vllm
 	$(VENV)/bin/kintsugi warm-start --env household --suite alfworld-like:pick_heat_then_place --demos 40 \
 		--max-steps 35 --backend vllm --out runs/demo
