@@ -28,7 +28,8 @@ except VLLMServerError as exc:  # pragma: no cover - `make test` installs it
 def demo_command() -> list[str]:
     """`make demo`'s warm-start command, read from the Makefile so the test and the README cannot drift apart."""
     text = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
-    line = next(ln for ln in text.splitlines() if "kintsugi warm-start" in ln)
+    line = next((ln for ln in text.splitlines() if "$(VENV)/bin/kintsugi warm-start" in ln), None)
+    assert line is not None, "the Makefile's demo target no longer runs `$(VENV)/bin/kintsugi warm-start`"
     words = shlex.split(line.split("$(VENV)/bin/kintsugi", 1)[1])
     return [str(Path(sys.executable).parent / "kintsugi"), *words]
 
