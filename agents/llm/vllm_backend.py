@@ -172,19 +172,30 @@ class ServedVLLM(BaseLLM):
             return self._client
 
     def _send(self, request: Callable[[Any], T]) -> T:
-        """`request(client)`; when the server Kintsugi started for it has died under it (a crash of the engine, the
-        OOM killer), the server is started again and the request sent once more, so a long run loses no work."""
+        """`request(client)`, recovering once from a connection error on a server Kintsugi started for it: a server
+        that died under it (a crash of the engine, the OOM killer) or stopped answering is started again, and one
+        that dropped a connection but still answers /health is kept; the request is then sent once more (requests
+        are idempotent: greedy or seeded), so a long run loses no work."""
         client = self.client()
         server = self._server
         try:
             return request(client)
         except Exception as exc:
-            if server is None or not _gone(server, exc):
+            if server is None or not _connection_error(exc):
                 raise
+            if server.healthy():
+                log.warning("the vLLM server at %s dropped a connection (%s) but still answers; sending the request "
+                            "once more", server.url, exc)  # fmt: skip
+                return request(client)
+            server.exited(20.0)  # the API server exits shortly after its engine
             with self._lock:
                 if self._client is client:
                     self._client = None
-            code = server.process.returncode if server.process else "none: stopped"
+            if server.alive():
+                code = "none: alive, but not answering /health"
+                server.stop()
+            else:
+                code = server.process.returncode if server.process else "none: stopped"
             log.warning("the vLLM server at %s is gone (exit code %s); starting it again and sending the request "
                         "once more. Its log (%s) ends with:\n%s", server.url, code, server.log_path,
                         server.log_tail())  # fmt: skip
@@ -211,14 +222,11 @@ class ServedVLLM(BaseLLM):
         return self._send(lambda client: client.score(messages, candidates))
 
 
-def _gone(server: VLLMServer, exc: Exception, grace: float = 20.0) -> bool:
-    """Whether `exc` came from `server` being gone: a connection error, and the server stopped (the pool's least
-    recently used) or its process exited within `grace` seconds (the API server exits shortly after its engine)."""
+def _connection_error(exc: Exception) -> bool:
+    """Whether `exc` is the kind a server that dropped the connection or died under it gives (not a bad request)."""
     import litellm
 
-    if not isinstance(exc, litellm.APIConnectionError | litellm.InternalServerError | ConnectionError):
-        return False
-    return server.process is None or server.exited(grace)
+    return isinstance(exc, litellm.APIConnectionError | litellm.InternalServerError | ConnectionError)
 
 
 @dataclass(frozen=True)

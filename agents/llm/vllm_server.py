@@ -94,6 +94,11 @@ class VLLMServerConfig:
     calls (`agents.tool_calls`), which any model can be prompted with."""
     startup_timeout: float = 600.0
     """Seconds to wait for the server to answer /health."""
+    keep_alive: int = 300
+    """Seconds the server keeps an idle connection open (`VLLM_HTTP_TIMEOUT_KEEP_ALIVE`). vLLM's default, 5, equals
+    httpx's own idle expiry, so a client could send on a connection the server was closing at that moment and get
+    "Server disconnected without sending a response" (CI lost the learning test to it, 2026-12-03); longer than the
+    client's, the client always closes first."""
     log_file: str | None = None
     """Where the server's output goes (None: a temporary file, shown in errors)."""
     extra_args: tuple[str, ...] = ()
@@ -244,6 +249,7 @@ class VLLMServer:
         self.port = c.port or free_port(c.host)
         env = dict(os.environ)
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{c.kv_cache_gib:g}")
+        env.setdefault("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", str(c.keep_alive))
         if c.threads:
             env["OMP_NUM_THREADS"] = str(c.threads)
         if c.enable_lora:
@@ -300,6 +306,16 @@ class VLLMServer:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def healthy(self, timeout: float = 30.0) -> bool:
+        """Whether the server runs and answers /health within `timeout` seconds."""
+        if not self.alive():
+            return False
+        try:
+            _request(f"{self.url[: -len('/v1')]}/health", timeout=timeout)
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
 
     def exited(self, within: float) -> bool:
         """Whether the server's process (started, not stopped) has exited or does within `within` seconds."""
