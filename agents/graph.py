@@ -13,7 +13,7 @@ template when it can and with the text form otherwise.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
@@ -209,6 +209,16 @@ def run_graph(graph: Any, episodes: list[Episode], max_steps: int) -> list[Episo
         return episodes
     result = graph.invoke({"episodes": episodes, "turn": 0}, config={"recursion_limit": 3 * max_steps + 4})
     return result["episodes"]
+
+
+def stream_graph(graph: Any, episodes: list[Episode], max_steps: int) -> Iterator[None]:
+    """`run_graph`, yielding after each of the graph's super-steps (LangGraph's `stream`), so that a caller can pass
+    on the steps its `on_step` callback collected while the episodes are still being played."""
+    if not any(not e.done for e in episodes):
+        return
+    config = {"recursion_limit": 3 * max_steps + 4}
+    for _update in graph.stream({"episodes": episodes, "turn": 0}, config=config, stream_mode="updates"):
+        yield
 
 
 def _step_info(info: dict[str, Any], completion: Completion) -> dict[str, Any]:

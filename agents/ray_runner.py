@@ -4,11 +4,12 @@
 store) and stops it afterwards; `--ray HOST:PORT` joins a running cluster. Each worker is a Ray actor that holds its
 own LLM backend (the embedded model loaded once per actor, or a client of a shared OpenAI-compatible server with
 `--backend litellm --api-base URL`, which is what a GPU cluster does with a vLLM server) and makes the environment's
-shared resources (a sandbox) on the node it runs on. A worker plays one episode at a time and sends it back whole;
-the driver commits it (trajectory and steps) and gives the worker the next one. A worker that dies mid-episode costs
-that episode only: nothing of it was stored, a new worker replaces the dead one and plays it again from its seed, and
-the run's metrics say how many episodes were retried. Finished episodes are in the store, so `--resume` (with or
-without Ray) plays only the rest.
+shared resources (a sandbox) on the node it runs on. A worker plays one episode at a time and streams it back as it
+goes (a Ray streaming generator: the episode's start, each step, its end); the driver commits each part as it
+arrives, so the store (and the viewer) shows a Ray episode step by step as it shows an in-process one. A worker
+that dies mid-episode costs that episode only: what of it was stored is marked `abandoned` (never counted), a new
+worker replaces the dead one and plays it again from its seed, and the run's metrics say how many episodes were
+retried. Finished episodes are in the store, so `--resume` (with or without Ray) plays only the rest.
 
 Greedy episodes equal the in-process runner's (`tests/test_ray_runner.py`); sampled ones are seeded per episode
 (`trajectory_seed`), so they repeat from one Ray run to the next but differ from the in-process runner's, whose
@@ -26,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from agents.metrics import summarize
 from agents.store import Store
-from agents.types import LLM, Step, Trajectory
+from agents.types import LLM, Step
 from environments.base import EnvEntry, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -48,17 +49,25 @@ class LocalCluster:
 
 
 @dataclass(frozen=True)
-class EpisodeResult:
-    """One episode as a worker played it: what the driver stores."""
+class EpisodeStart:
+    """The first part a worker streams back: the episode's reset."""
 
-    task_id: str
-    sample_index: int
-    seed: int
     initial_observation: str
-    steps: tuple[Step, ...]
+    worker_pid: int
+
+
+@dataclass(frozen=True)
+class EpisodeEnd:
+    """The last part a worker streams back (its steps came between)."""
+
     ended: str | None
     """Why it ended early (`context_full`), or None."""
+    steps: int
     worker_pid: int
+
+
+RETRIED = object()
+"""What `ActorPool.stream` yields for a job whose actor died (the job starts again on a new actor)."""
 
 
 class EpisodeWorker:
@@ -77,15 +86,19 @@ class EpisodeWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def play(self, task: TaskSpec, sample_index: int, seed: int) -> EpisodeResult:
-        from agents.graph import Episode, build_graph, run_graph
+    def play(self, task: TaskSpec, seed: int) -> Iterator[EpisodeStart | Step | EpisodeEnd]:
+        """The episode as it is played: its start, each step as soon as it is taken, its end (call it with
+        `.options(num_returns="streaming")`)."""
+        from agents.graph import Episode, build_graph, stream_graph
         from agents.runner import make_env, policy_for, task_tools
 
         env = make_env(self.entry, task, self.config, self.resources)
-        steps: list[Step] = []
+        steps: deque[Step] = deque()
         ended: list[str] = []
+        played = 0
         try:
             obs, _ = env.reset(seed=seed)
+            yield EpisodeStart(obs, os.getpid())
             profile = self.entry.prompt(self.config.prompt)
             messages = [
                 {"role": "system", "content": profile.system},
@@ -98,11 +111,16 @@ class EpisodeWorker:
                 complete_reply=self.entry.complete_reply, on_context_full=lambda _e: ended.append("context_full"),
             )  # fmt: skip
             episode = Episode(trajectory_id="episode", messages=messages, tools=task_tools(self.entry, task))
-            run_graph(graph, [episode], policy.max_steps)
+            for _ in stream_graph(graph, [episode], policy.max_steps):
+                while steps:
+                    played += 1
+                    yield steps.popleft()
+            while steps:
+                played += 1
+                yield steps.popleft()
         finally:
             env.close()
-        return EpisodeResult(task.task_id, sample_index, seed, obs, tuple(steps), ended[0] if ended else None,
-                             os.getpid())  # fmt: skip
+        yield EpisodeEnd(ended[0] if ended else None, played, os.getpid())
 
     def close(self) -> None:
         for resource in self.resources.values():
@@ -141,6 +159,21 @@ class ActorPool(Generic[Job]):
         self, jobs: list[Job], call: Callable[[Any, Job], Any], describe: Callable[[Job], str]
     ) -> Iterator[tuple[Job, Any]]:
         """(job, result) as each finishes; `call(actor, job)` starts a job (an ObjectRef), `describe` names it."""
+        for job, item in self._drive(jobs, call, describe, streaming=False):
+            if item is not RETRIED:
+                yield job, item
+
+    def stream(
+        self, jobs: list[Job], call: Callable[[Any, Job], Any], describe: Callable[[Job], str]
+    ) -> Iterator[tuple[Job, Any]]:
+        """(job, item) for each item a job streams back, as it comes; `call(actor, job)` starts a job as a Ray
+        streaming generator (`.options(num_returns="streaming")`). A job whose actor died yields (job, RETRIED)
+        before it streams again from its start."""
+        yield from self._drive(jobs, call, describe, streaming=True)
+
+    def _drive(
+        self, jobs: list[Job], call: Callable[[Any, Job], Any], describe: Callable[[Job], str], *, streaming: bool
+    ) -> Iterator[tuple[Job, Any]]:
         import ray
 
         waiting = deque(range(len(jobs)))
@@ -157,11 +190,22 @@ class ActorPool(Generic[Job]):
             if waiting:
                 submit(actor)
         while running:
-            [ref], _ = ray.wait(list(running), num_returns=1)
-            actor, index = running.pop(ref)
+            [ready], _ = ray.wait(list(running), num_returns=1)
+            actor, index = running[ready]
             try:
-                result = ray.get(ref)
+                if streaming:
+                    try:
+                        value = ray.get(next(ready))
+                    except StopIteration:  # the job streamed its last item
+                        del running[ready]
+                        if waiting:
+                            submit(actor)
+                        continue
+                else:
+                    del running[ready]
+                    value = ray.get(ready)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                running.pop(ready, None)
                 tries[index] = tries.get(index, 1) + 1
                 if tries[index] > self.attempts:
                     raise RuntimeError(
@@ -175,10 +219,11 @@ class ActorPool(Generic[Job]):
                 self.actors.append(actor)
                 waiting.appendleft(index)
                 submit(actor)
+                yield jobs[index], RETRIED
                 continue
-            if waiting:  # the actor's next job starts before the caller handles this one's result
+            if not streaming and waiting:  # the actor's next job starts before the caller handles this one's result
                 submit(actor)
-            yield jobs[index], result
+            yield jobs[index], value
 
     def close(self) -> None:
         """Kill every actor (a job still running is lost)."""
@@ -200,12 +245,14 @@ def run_on_ray(
     on_progress: Callable[[int, int], None] | None = None,
     cluster: LocalCluster | None = None,
     llm_options: dict[str, Any] | None = None,
-    on_result: Callable[[EpisodeResult], None] | None = None,
+    on_result: Callable[[EpisodeEnd], None] | None = None,
+    on_step: Callable[[str, Step], None] | None = None,
 ) -> Any:
     """`run_agent` with the episodes on Ray (`config.ray`, `config.ray_workers`); returns its `RunResult`.
 
     `llm` (may be None) only names the model in the stored records; each worker builds its own from the config.
-    `on_result` sees each episode as it is stored (tests kill a worker from it).
+    `on_step(trajectory_id, step)` sees each step once it is committed and `on_result` each episode's end once its
+    trajectory is finished (tests kill a worker from it).
     """
     import ray
 
@@ -234,19 +281,40 @@ def run_on_ray(
     config_data = asdict(config)
     connected = connect(config.ray, cluster or LocalCluster(), config.ray_workers)
     pool = ActorPool(ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker), (config_data, options), config.ray_workers)
+    writing: dict[tuple[str, int], str] = {}
+    """(task, sample) -> the trajectory its worker is streaming into."""
     try:
 
         def play(worker: Any, job: tuple[TaskSpec, int]) -> Any:
             task, k = job
-            return worker.play.remote(task, k, trajectory_seed(config.seed, task.task_id, k))
+            seed = trajectory_seed(config.seed, task.task_id, k)
+            return worker.play.options(num_returns="streaming").remote(task, seed)
 
-        for (task, _k), result in pool.results(jobs, play, lambda job: f"{job[0].task_id} sample {job[1]}"):
-            _store_episode(store, entry, task, run_id, namer, config, result, new_trajectory)
-            finished += 1
-            if on_progress:
-                on_progress(finished, total)
-            if on_result:
-                on_result(result)
+        for (task, k), item in pool.stream(jobs, play, lambda job: f"{job[0].task_id} sample {job[1]}"):
+            key = (task.task_id, k)
+            if item is RETRIED:
+                if key in writing:
+                    store.finish_trajectory(writing.pop(key), status="abandoned",
+                                            meta={"abandoned": "its Ray worker died; played again"})  # fmt: skip
+            elif isinstance(item, EpisodeStart):
+                traj = new_trajectory(
+                    entry, task, run_id, namer, item.initial_observation, seed=trajectory_seed(config.seed,
+                    task.task_id, k), sample_index=k, prompt=config.prompt, meta={"ray_worker_pid": item.worker_pid},
+                )  # fmt: skip
+                store.start_trajectory(traj)
+                writing[key] = traj.id
+            elif isinstance(item, EpisodeEnd):
+                meta = {"ended": item.ended, "steps": item.steps} if item.ended else None
+                store.finish_trajectory(writing.pop(key), meta=meta)
+                finished += 1
+                if on_progress:
+                    on_progress(finished, total)
+                if on_result:
+                    on_result(item)
+            else:
+                store.add_step(writing[key], item)
+                if on_step:
+                    on_step(writing[key], item)
     finally:
         pool.close()
         if connected:
@@ -256,27 +324,6 @@ def run_on_ray(
     metrics["ray"] = {"workers": config.ray_workers, "episodes_retried": pool.retried}
     store.finish_run(run_id, metrics)
     return RunResult(run_id=run_id, store_path=store.path, metrics=metrics)
-
-
-def _store_episode(
-    store: Store,
-    entry: EnvEntry,
-    task: TaskSpec,
-    run_id: str,
-    namer: Any,
-    config: Any,
-    result: EpisodeResult,
-    new_trajectory: Callable[..., Trajectory],
-) -> None:
-    """Commit one finished episode: its record, every step, its end."""
-    traj = new_trajectory(
-        entry, task, run_id, namer, result.initial_observation, seed=result.seed, sample_index=result.sample_index,
-        prompt=config.prompt, meta={"ray_worker_pid": result.worker_pid},
-    )  # fmt: skip
-    store.start_trajectory(traj)
-    for step in result.steps:
-        store.add_step(traj.id, step)
-    store.finish_trajectory(traj.id, meta={"ended": result.ended, "steps": len(result.steps)} if result.ended else None)
 
 
 @dataclass(frozen=True)

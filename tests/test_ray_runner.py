@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,32 +70,48 @@ def _actions(store: Store, run_id: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_a_worker_killed_mid_episode_costs_a_replay_and_nothing_else(cluster, local_run, tmp_path):
-    """Two workers on the cluster play the in-process runner's episodes; the first to finish one is SIGKILLed
-    while it plays its next: that episode is played again by a new worker, and the store ends up with every episode
-    exactly once, as the in-process runner played it."""
+    """Two workers on the cluster play the in-process runner's episodes, streaming each step back as it is taken
+    (the store holds it while its episode still runs); a worker that has finished an episode is SIGKILLed as soon
+    as the first step of its next one is stored: that episode is played again by a new worker, what of it had been
+    stored is marked abandoned, and the store ends up with every episode done exactly once, as the in-process
+    runner played it."""
     import ray
 
     from agents.ray_runner import run_on_ray
     from environments.base import get_entry
 
-    killed: list[int] = []
+    finished_by: set[int] = set()  # workers that have finished an episode
+    killed: list[tuple[int, str]] = []  # (worker, the trajectory it was playing)
+    seen: list[tuple[str, int, int]] = []  # per committed step: its trajectory's status, steps stored, steps sent
+    sent: Counter[str] = Counter()
 
-    def kill_soon(result) -> None:  # the first worker to finish gets its next episode; kill it while it plays
-        if not killed:
-            killed.append(result.worker_pid)
-            threading.Timer(0.5, os.kill, (result.worker_pid, signal.SIGKILL)).start()
+    def committed(trajectory_id: str, _step) -> None:
+        sent[trajectory_id] += 1
+        traj = store.get_trajectory(trajectory_id)
+        seen.append((traj.status, len(traj.steps), sent[trajectory_id]))
+        pid = traj.meta["ray_worker_pid"]
+        if not killed and pid in finished_by:
+            killed.append((pid, trajectory_id))
+            os.kill(pid, signal.SIGKILL)
 
     config = replace(CONFIG, ray=cluster, ray_workers=2)
     entry = get_entry(config.env)
     tasks = entry.load_tasks(config.suite, config.split, config.limit)
     with Store(tmp_path / "kintsugi.db") as store:
-        result = run_on_ray(None, store, config, entry, tasks, on_result=kill_soon)
+        result = run_on_ray(None, store, config, entry, tasks, on_result=lambda end: finished_by.add(end.worker_pid),
+                            on_step=committed)  # fmt: skip
         trajectories = store.trajectories(result.run_id)
         assert _actions(store, result.run_id) == local_run  # every episode once, as the in-process runner played it
-    assert sorted(t.task_id for t in trajectories) == sorted(local_run)  # nothing stored twice, nothing half
-    assert result.metrics["ray"]["episodes_retried"] >= 1
-    pids = [t.meta["ray_worker_pid"] for t in trajectories]
-    assert pids.count(killed[0]) == 1  # the killed worker stored the episode it had finished, nothing after
+    # each step was in the store as it came, its episode still running: streamed, not sent back whole
+    assert seen and all(status == "running" and n == m for status, n, m in seen), seen
+    done = [t for t in trajectories if t.status == "done"]
+    assert sorted(t.task_id for t in done) == sorted(local_run)  # nothing stored twice
+    assert killed and result.metrics["ray"]["episodes_retried"] == 1
+    [abandoned] = [t for t in trajectories if t.status != "done"]  # the killed worker's episode, as far as it got
+    assert abandoned.id == killed[0][1] and abandoned.status == "abandoned" and len(abandoned.steps) >= 1
+    assert "worker died" in abandoned.meta["abandoned"]
+    pids = [t.meta["ray_worker_pid"] for t in done]
+    assert pids.count(killed[0][0]) == 1  # the killed worker stored the episode it finished, nothing after
     assert len(set(pids)) >= 2 and os.getpid() not in pids  # the others were played by workers, not this process
     assert not ray.is_initialized()  # a joined cluster is left running, this process's connection closed
 
