@@ -22,13 +22,9 @@ class TreeWorker:
     """A Ray actor: a model and the environment's resources, growing one tree per call."""
 
     def __init__(self, recipe: LLMRecipe, config: Any) -> None:
-        from agents.llm import make_llm
         from environments.base import get_entry
 
-        options: dict[str, Any] = {"api_base": recipe.api_base} if recipe.api_base else {}
-        if recipe.backend == "transformers":
-            options["num_threads"] = 1  # one core per worker
-        self.llm = make_llm(recipe.backend, recipe.model, adapter=recipe.adapter, **options)
+        self.llm = recipe.build(threads=1)  # one core per worker
         self.config = config
         self.entry = get_entry(config.env)
         self.resources = self.entry.resources()

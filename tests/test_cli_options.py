@@ -55,8 +55,9 @@ SPECS: dict[str, dict[str, Any]] = {
     "tt-si": {
         "configs": (TTSIConfig, TTSIOptions),
         "renames": {"epochs": "num_train_epochs", "lr": "learning_rate"},
-        # which inputs and which teacher: arguments of `ttsi_command`, not of the method's config
-        "cli_only": OUTPUT | {"env", "suite", "split", "limit", "teacher", "teacher_backend", "api_base", "threads"},
+        # which inputs, which teacher and where it runs: arguments of `ttsi_command`, not of the method's config
+        "cli_only": OUTPUT
+        | {"env", "suite", "split", "limit", "teacher", "teacher_backend", "api_base", "threads", "ray", "ray_workers"},
         "code_only": {
             "num_candidates",
             "candidate_temperature",

@@ -188,3 +188,25 @@ def test_trees_grown_on_ray_are_the_trees_grown_in_process(cluster, llm, tmp_pat
     assert seen["ray"][:2] == seen["local"][:2]
     assert seen["local"][1], "no verified record: the comparison would be empty"
     assert None not in seen["ray"][2] and os.getpid() not in seen["ray"][2]
+
+
+def test_ttsi_on_ray_gives_the_in_process_report(cluster, llm):
+    """`kintsugi tt-si --ray`: two workers, each with its own model, run TT-SI one task at a time (tau = 1: every
+    input whose candidates differ is adapted to with a temporary LoRA) and the joined report equals an in-process
+    run's on the same inputs, task by task (confidences to rounding: the workers' torch runs on one thread)."""
+    from training.ttsi import ttsi_command
+
+    settings = {"env": "code", "suite": "easy", "split": "test", "limit": 2, "tau": 1.0, "k": 1, "epochs": 1}
+    local = ttsi_command(**settings, llm=llm)
+    on_ray = ttsi_command(**settings, ray=cluster, ray_workers=2)
+    timing = {"synthesis_seconds", "train_seconds", "answer_seconds", "adaptation_seconds", "confidence"}
+
+    def decided(report):
+        return [{k: v for k, v in row.items() if k not in timing} for row in report["per_input"]]
+
+    assert any(row["uncertain"] for row in local["per_input"]), "nothing adapted: the comparison would be empty"
+    assert decided(on_ray) == decided(local)
+    assert [r["confidence"] for r in on_ray["per_input"]] == pytest.approx(
+        [r["confidence"] for r in local["per_input"]], abs=1e-3
+    )
+    assert on_ray["base"] == local["base"] and on_ray["adapted"] == local["adapted"]

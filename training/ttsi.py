@@ -17,10 +17,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agents.llm.base import LLMRecipe
 from agents.types import LLM, Messages
 from environments.base import EnvEntry, TaskSpec
 from training.uncertainty import ESTIMATORS
@@ -120,6 +121,14 @@ class TTSIReport:
     variant: str
     config: dict[str, Any]
     results: list[InputResult] = field(default_factory=list)
+
+    def per_input(self) -> list[dict[str, Any]]:
+        """One row per input, as the report JSON holds them."""
+        return [asdict(r) | {"adaptation_seconds": r.adaptation_seconds} for r in self.results]
+
+    def extend(self, other: TTSIReport) -> None:
+        """Append `other`'s inputs (the same variant and settings, on other inputs)."""
+        self.results.extend(other.results)
 
     def summary(self) -> dict[str, Any]:
         """Accuracy of base and variant, the uncertain share, accuracy by confidence, adaptation seconds."""
@@ -301,10 +310,23 @@ EXPERT_TEACHER = "expert"
 """The teacher name that lets the environment's own expert write TT-D's examples, where it can."""
 
 
+class TTSIResults(Protocol):
+    """What an environment's TT-SI returns: its report over the inputs it was given (`TTSIReport`,
+    `training.ttsi_steps.StepTTSIReport`). Reports of the same settings on other inputs extend it (a Ray run's
+    workers each return one), and its summary has `TTSIReport.summary()`'s keys plus what else the environment
+    measures."""
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def per_input(self) -> list[dict[str, Any]]: ...
+
+    def extend(self, other: Any) -> None: ...
+
+
 class EnvTTSI(Protocol):
-    """An environment's TT-SI (`EnvEntry.ttsi`): base vs `config.variant` on the same `tasks`; returns
-    `TTSIReport.summary()`'s keys plus the rows under `per_input` (and what else the environment measures). Per task
-    (`environments.code.ttsi.code_ttsi`) or per agent step (`training.ttsi_steps.step_ttsi`)."""
+    """An environment's TT-SI (`EnvEntry.ttsi`): base vs `config.variant` on the same `tasks`, each task on its own
+    (so a run can be split over workers); returns its report. Per task (`environments.code.ttsi.code_ttsi`) or per
+    agent step (`training.ttsi_steps.step_ttsi`)."""
 
     def __call__(
         self,
@@ -316,7 +338,7 @@ class EnvTTSI(Protocol):
         teacher: LLM | str | None,
         options: TTSIOptions,
         on_progress: Callable[[int, int], None] | None,
-    ) -> dict[str, Any]: ...
+    ) -> TTSIResults: ...
 
 
 def ttsi_command(
@@ -343,6 +365,8 @@ def ttsi_command(
     options: TTSIOptions | None = None,
     llm: LLM | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    ray: str | None = None,
+    ray_workers: int = 2,
 ) -> dict[str, Any]:
     """`kintsugi tt-si`: base vs the variant on a suite's split (defaults: the environment's suite and held-out
     split); returns the environment's summary plus per-input rows.
@@ -350,7 +374,8 @@ def ttsi_command(
     `teacher_model` (with `teacher_backend`, default transformers, and `teacher_api_base` for litellm servers) writes
     the examples for tt-d (and for the others when given); `teacher_model="expert"` lets the environment's expert
     write them where its TT-SI supports that. `num_threads`: torch CPU threads (1 is fastest on a shared machine).
-    `llm`: an already-loaded model to use instead of loading `model`.
+    `llm`: an already-loaded model to use instead of loading `model`. `ray` (`auto` or HOST:PORT): the tasks are
+    shared out to `ray_workers` Ray workers, each with its own model and teacher (`training.ray_ttsi`).
     """
     from environments.base import get_entry
 
@@ -370,20 +395,27 @@ def ttsi_command(
         seed=seed,
     )
     tasks = entry.load_tasks(suite, split, limit)
-    if llm is None:
-        from agents.llm import make_llm
-
-        llm = make_llm("transformers", model, num_threads=num_threads)
-    teacher: LLM | str | None = teacher_model
+    teacher: LLM | LLMRecipe | str | None = teacher_model
     if teacher_model and teacher_model != EXPERT_TEACHER:
-        from agents.llm import make_llm
-
-        backend = teacher_backend or "transformers"
         extra = {"api_base": teacher_api_base} if teacher_api_base else {}
-        teacher = make_llm(backend, teacher_model, **extra)
-    summary = run_env(
-        entry, llm, tasks, config, teacher=teacher, options=options or TTSIOptions(), on_progress=on_progress
-    )
+        teacher = LLMRecipe(teacher_backend or "transformers", teacher_model, **extra)
+    options = options or TTSIOptions()
+    if ray is not None:
+        from training.ray_ttsi import ttsi_on_ray
+
+        recipe = llm.recipe() if llm is not None else LLMRecipe("transformers", model)  # type: ignore[attr-defined]
+        results = ttsi_on_ray(entry, recipe, tasks, config, teacher=teacher, options=options, address=ray,
+                              workers=ray_workers, on_progress=on_progress)  # fmt: skip
+    else:
+        if llm is None:
+            from agents.llm import make_llm
+
+            llm = make_llm("transformers", model, num_threads=num_threads)
+        if isinstance(teacher, LLMRecipe):
+            teacher = teacher.build()
+        results = run_env(entry, llm, tasks, config, teacher=teacher, options=options, on_progress=on_progress)
+    summary = results.summary()
+    summary["per_input"] = results.per_input()
     summary["suite"], summary["split"], summary["env"] = suite, split, env
     return summary
 

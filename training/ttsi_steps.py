@@ -140,6 +140,17 @@ class StepTTSIReport:
     config: dict[str, Any]
     episodes: list[EpisodeResult] = field(default_factory=list)
 
+    def per_input(self) -> list[dict[str, Any]]:
+        """One row per episode (its judged steps inside), as the report JSON holds them."""
+        return [
+            asdict(e) | {"judged": [asdict(s) | {"adaptation_seconds": s.adaptation_seconds} for s in e.judged]}
+            for e in self.episodes
+        ]
+
+    def extend(self, other: StepTTSIReport) -> None:
+        """Append `other`'s episodes (the same variant and settings, on other tasks)."""
+        self.episodes.extend(other.episodes)
+
     def summary(self) -> dict[str, Any]:
         """Success of base and variant (95% Wilson intervals), uncertain share of judged steps, success on games with
         and without uncertain steps, and adaptation seconds per uncertain step (keys as `TTSIReport.summary`)."""
@@ -504,21 +515,15 @@ def step_ttsi(
     teacher: LLM | str | None,
     options: TTSIOptions,
     on_progress: Callable[[int, int], None] | None,
-) -> dict[str, Any]:
-    """`EnvEntry.ttsi` of environments judged per agent step: the summary of `config.variant` on `tasks` with
-    `options`' step settings, plus per-task rows."""
+) -> StepTTSIReport:
+    """`EnvEntry.ttsi` of environments judged per agent step: the report of `config.variant` on `tasks` with
+    `options`' step settings."""
     steps = StepTTSIConfig(
         max_steps=options.max_steps or StepTTSIConfig.max_steps,
         max_adaptations=options.max_adaptations,
         candidates=options.candidates,
         prompt=options.prompt,
     )
-    report = run_step_ttsi_variants(
+    return run_step_ttsi_variants(
         llm, entry, tasks, config, [config.variant], steps, teacher=teacher, on_progress=on_progress
     )[config.variant]
-    summary = report.summary()
-    summary["per_input"] = [
-        asdict(e) | {"judged": [asdict(s) | {"adaptation_seconds": s.adaptation_seconds} for s in e.judged]}
-        for e in report.episodes
-    ]
-    return summary

@@ -38,6 +38,8 @@ def tt_si(
         "sampled", help="Per-step TT-SI candidates: sampled (greedy + samples) or admissible."
     ),
     threads: int = typer.Option(None, min=1, help="torch CPU threads."),
+    ray: str = typer.Option(None, "--ray", help="Run the inputs on Ray: auto (a local cluster) or HOST:PORT."),
+    ray_workers: int = typer.Option(2, min=1, help="TT-SI workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed."),
     out_dir: Path = typer.Option(None, "--out", help="Also write the report (answers, examples) to OUT/ttsi-*.json."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -57,7 +59,7 @@ def tt_si(
             report = ttsi_command(
                 env=env, suite=suite, split=split, tau=tau, k=k, variant=variant, estimator=estimator, limit=limit,
                 teacher_backend=teacher_backend, teacher_model=teacher, teacher_api_base=api_base, epochs=epochs,
-                lr=lr, seed=seed, num_threads=threads,
+                lr=lr, seed=seed, num_threads=threads, ray=ray, ray_workers=ray_workers,
                 options=TTSIOptions(max_steps=max_steps, max_adaptations=max_adaptations, candidates=candidates),
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )  # fmt: skip

@@ -33,6 +33,15 @@ class LLMRecipe:
     api_base: str | None = None
     """Server URL of a litellm client."""
 
+    def build(self, *, threads: int | None = None) -> Any:
+        """The LLM this recipe names; `threads`: torch CPU threads of a transformers backend (a Ray worker: 1)."""
+        from agents.llm import make_llm
+
+        options: dict[str, Any] = {"api_base": self.api_base} if self.api_base else {}
+        if threads and self.backend == "transformers":
+            options["num_threads"] = threads
+        return make_llm(self.backend, self.model, adapter=self.adapter, **options)
+
 
 class BaseLLM:
     """Derives single-conversation `generate` from a backend's `generate_batch`."""

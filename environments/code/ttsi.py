@@ -392,11 +392,8 @@ def code_ttsi(
     teacher: LLM | str | None,
     options: TTSIOptions,
     on_progress: Callable[[int, int], None] | None,
-) -> dict[str, Any]:
+) -> TTSIReport:
     """The code environment's `EnvEntry.ttsi`: per task; `options` (per-step settings) do not apply."""
     if teacher == EXPERT_TEACHER:
         raise ValueError("the code environment's TT-SI has no expert teacher; name a teacher model (--teacher)")
-    report = run_ttsi(llm, tasks, config, teacher=teacher, on_progress=on_progress)  # type: ignore[arg-type]
-    summary = report.summary()
-    summary["per_input"] = [asdict(r) | {"adaptation_seconds": r.adaptation_seconds} for r in report.results]
-    return summary
+    return run_ttsi(llm, tasks, config, teacher=teacher, on_progress=on_progress)  # type: ignore[arg-type]
