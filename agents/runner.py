@@ -20,8 +20,6 @@ from environments.base import EnvEntry, Environment, TaskSpec, get_entry
 
 log = logging.getLogger(__name__)
 
-STORE_NAME = "kintsugi.db"
-
 
 @dataclass(frozen=True)
 class RunConfig:

@@ -13,6 +13,9 @@ from typing import Any
 
 from agents.types import Source, Step, Trajectory
 
+STORE_NAME = "kintsugi.db"
+"""The store's file name in a run directory (`--out`)."""
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.store import STORE_NAME
+
 log = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant", "tool")
 SFT_COLUMNS = (("messages",), ("prompt", "completion"))
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
-STORE_NAME = "kintsugi.db"
 
 SMOLLM2_CHAT_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STORE_NAME = "kintsugi.db"
+from agents.store import STORE_NAME
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS adapters (

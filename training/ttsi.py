@@ -443,8 +443,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
 def record_report(report: dict[str, Any], out_dir: str | Path, model: str = "smollm2") -> tuple[Path, str]:
     """`kintsugi tt-si --out OUT`: write the report (`write_report`) and list it in OUT's store as a finished run of
     kind `tt-si` (its summary as metrics, the report's path under `report`); returns (report path, run id)."""
-    from agents.runner import STORE_NAME
-    from agents.store import Store
+    from agents.store import STORE_NAME, Store
 
     path = write_report(report, out_dir)
     with Store(Path(out_dir) / STORE_NAME) as store:

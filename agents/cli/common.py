@@ -48,7 +48,7 @@ def setup_logging(verbose: bool) -> None:
 
 
 def store_file(location: Path) -> Path:
-    from agents.runner import STORE_NAME
+    from agents.store import STORE_NAME
 
     return location if location.suffix == ".db" else location / STORE_NAME
 
