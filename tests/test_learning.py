@@ -38,8 +38,8 @@ def test_the_readme_warm_start_beats_the_base_model_on_held_out_games(tmp_path):
     """40 demos of one task type (heat) are the least that learned here: 40 demos over all six types solved 0 of
     12 held-out games, 40 split between heating and cooling 1 of 12, 40 of heating alone 6 of 22. Two epochs are
     needed: one (10 steps, loss 1.58 -> 0.19) solved 0 of 22 (2026-12-02). Run as its own process, as a user runs it:
-    916 s here alone (fit 445 s, evaluations 288 s and 165 s), 1,148 s when it ran inside the suite's process
-    (2026-12-03; one run each, so part of that gap may be the machine's own variance)."""
+    916 s here alone (fit 445 s, evaluations 288 s and 165 s) and 546 s in the next session (278 s, 142 s, 115 s),
+    886 s inside CI's suite (all 2026-12-03: the machine's own variance is that large)."""
     command = demo_command()
     out = command.index("--out")
     command[out + 1] = str(tmp_path / "demo")
