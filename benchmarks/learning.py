@@ -94,7 +94,7 @@ class StudyConfig:
     tools_eval_limit: int | None = None
     """Held-out tools tasks (None: all 100 of test)."""
     ray: str | None = None
-    """Play the trainers' sampling and evaluation episodes on Ray (`auto` or HOST:PORT); None: in this process."""
+    """Play the trainers' episodes and TT-SI's inputs on Ray (`auto` or HOST:PORT); None: in this process."""
     ray_workers: int = 2
     """Episode workers on Ray."""
     warm_run: str | None = None
@@ -267,20 +267,28 @@ class Study:
 
     def tt_si(self) -> dict[str, Any]:
         def work(_: dict[str, Any]) -> dict[str, Any]:
-            from agents.llm import make_llm
             from agents.metrics import auroc
             from environments.base import get_entry
-            from training.ttsi import TTSIConfig
+            from training.ttsi import TTSIConfig, TTSIOptions
             from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
 
             c = self.config
-            llm = make_llm("transformers", self.results["warm"]["weights"], num_threads=2)
+            weights = self.results["warm"]["weights"]
             entry = get_entry("household")
             tasks = entry.load_tasks(c.household_suite, "valid_unseen", c.ttsi_games)
-            per_step = StepTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
-            reports = run_step_ttsi_variants(
-                llm, entry, tasks, TTSIConfig(seed=c.seed), ["tt-si", "tt-d", "tt-icl"], per_step, teacher="expert"
-            )
+            variants = ["tt-si", "tt-d", "tt-icl"]
+            if c.ray:  # each variant on its own, so the workers play the base episodes once per variant
+                options = TTSIOptions(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
+                reports = {v: self._ttsi_on_ray("household", weights, tasks, TTSIConfig(seed=c.seed, variant=v),
+                                                "expert", options) for v in variants}  # fmt: skip
+            else:
+                from agents.llm import make_llm
+
+                llm = make_llm("transformers", weights, num_threads=2)
+                per_step = StepTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
+                reports = run_step_ttsi_variants(
+                    llm, entry, tasks, TTSIConfig(seed=c.seed), variants, per_step, teacher="expert"
+                )
             out = {}
             for variant, report in reports.items():
                 steps = [s for e in report.episodes for s in e.judged]
@@ -293,6 +301,17 @@ class Study:
 
         self.results["tt-si"] = self.book.run(0, "tt-si", work)
         return self.results["tt-si"]
+
+    def _ttsi_on_ray(self, env: str, model: str, tasks: list[Any], config: Any, teacher: str | None,
+                     options: Any) -> Any:  # fmt: skip
+        """One variant's TT-SI report with the inputs shared out to the study's Ray workers."""
+        from agents.llm.base import LLMRecipe
+        from environments.base import get_entry
+        from training.ray_ttsi import ttsi_on_ray
+
+        c = self.config
+        return ttsi_on_ray(get_entry(env), LLMRecipe("transformers", model), tasks, config, teacher=teacher,
+                           options=options, address=c.ray, workers=c.ray_workers)  # fmt: skip
 
     # code ---------------------------------------------------------------------------------------------------------
     def _code_config(self) -> Any:
@@ -317,9 +336,13 @@ class Study:
             from training.ttsi import TTSIConfig
 
             c = self.config
-            llm = make_llm("transformers", "smollm2", num_threads=2)
             tasks = get_entry("code").load_tasks("graded", "test", c.code_ttsi_inputs)
-            report = run_ttsi(llm, tasks, TTSIConfig(seed=c.seed))
+            if c.ray:
+                from training.ttsi import TTSIOptions
+
+                report = self._ttsi_on_ray("code", "smollm2", tasks, TTSIConfig(seed=c.seed), None, TTSIOptions())
+            else:
+                report = run_ttsi(make_llm("transformers", "smollm2", num_threads=2), tasks, TTSIConfig(seed=c.seed))
             rows = report.results
             return report.summary() | {
                 "auroc_confidence_vs_correct": auroc([r.confidence for r in rows], [r.base_passed for r in rows])
@@ -633,7 +656,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rest-iterations", type=int, default=None, help="ReST iterations (default 3; quick 1).")
     parser.add_argument("--backend", default="vllm", help="vllm (a CPU server, `make setup-vllm`) or transformers.")
     parser.add_argument("--ttsi-games", type=int, default=None, help="Held-out games TT-SI plays (default 12).")
-    parser.add_argument("--ray", default=None, help="Play the trainers' episodes on Ray: auto or HOST:PORT.")
+    parser.add_argument("--ray", default=None, help="Play every part's episodes on Ray: auto or HOST:PORT.")
     parser.add_argument("--ray-workers", type=int, default=2, help="Episode workers on Ray (with --ray).")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
