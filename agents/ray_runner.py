@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from agents.metrics import summarize
 from agents.store import Store
-from agents.types import LLM, Step
+from agents.types import LLM, Source, Step
 from environments.base import EnvEntry, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,38 @@ class EpisodeWorker:
         finally:
             env.close()
         yield EpisodeEnd(ended[0] if ended else None, played, os.getpid())
+
+    def close(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+
+
+class ExpertWorker:
+    """A Ray actor: the environment's resources, playing its expert on one episode per call (a warm start's demos)."""
+
+    def __init__(self, config_data: dict[str, Any], _llm_options: dict[str, Any]) -> None:
+        from agents.runner import RunConfig
+        from environments.base import get_entry
+
+        self.config = RunConfig.from_dict(config_data)
+        self.entry = get_entry(self.config.env)
+        self.resources = self.entry.resources()
+
+    def play(self, task: TaskSpec, seed: int) -> Iterator[EpisodeStart | Step | EpisodeEnd]:
+        """As `EpisodeWorker.play`, with the expert choosing the actions."""
+        from agents.runner import expert_steps, make_env
+
+        env = make_env(self.entry, task, self.config, self.resources)
+        played = 0
+        try:
+            obs, _ = env.reset(seed=seed)
+            yield EpisodeStart(obs, os.getpid())
+            for step in expert_steps(self.entry, env):
+                played += 1
+                yield step
+        finally:
+            env.close()
+        yield EpisodeEnd(None, played, os.getpid())
 
     def close(self) -> None:
         for resource in self.resources.values():
@@ -247,10 +279,13 @@ def run_on_ray(
     llm_options: dict[str, Any] | None = None,
     on_result: Callable[[EpisodeEnd], None] | None = None,
     on_step: Callable[[str, Step], None] | None = None,
+    expert: bool = False,
 ) -> Any:
     """`run_agent` with the episodes on Ray (`config.ray`, `config.ray_workers`); returns its `RunResult`.
 
     `llm` (may be None) only names the model in the stored records; each worker builds its own from the config.
+    `expert`: the environment's expert plays instead (`source=expert`, every episode with the run's seed, as a warm
+    start's demos are played in process), and the workers load no model.
     `on_step(trajectory_id, step)` sees each step once it is committed and `on_result` each episode's end once its
     trajectory is finished (tests kill a worker from it).
     """
@@ -260,9 +295,10 @@ def run_on_ray(
 
     if config.ray_workers < 1:
         raise ValueError(f"ray_workers must be at least 1, got {config.ray_workers}")
-    namer = llm if llm is not None else _Named(config.model, config.adapter)
+    namer = None if expert else llm if llm is not None else _Named(config.model, config.adapter)
+    model = f"expert:{entry.name}" if namer is None else namer.model_id
     if run_id is None:
-        run_id = store.create_run(asdict(config), model=namer.model_id, adapter=namer.adapter)
+        run_id = store.create_run(asdict(config), model=model, adapter=namer and namer.adapter)
     done: set[tuple[str, int]] = set()
     for traj in store.trajectories(run_id):
         if traj.status == "done":
@@ -280,15 +316,18 @@ def run_on_ray(
         options.setdefault("num_threads", 1)  # one core per worker: threads beyond it only contend
     config_data = asdict(config)
     connected = connect(config.ray, cluster or LocalCluster(), config.ray_workers)
-    pool = ActorPool(ray.remote(num_cpus=1, max_restarts=0)(EpisodeWorker), (config_data, options), config.ray_workers)
+    worker_class = ExpertWorker if expert else EpisodeWorker
+    pool = ActorPool(ray.remote(num_cpus=1, max_restarts=0)(worker_class), (config_data, options), config.ray_workers)
     writing: dict[tuple[str, int], str] = {}
     """(task, sample) -> the trajectory its worker is streaming into."""
     try:
 
         def play(worker: Any, job: tuple[TaskSpec, int]) -> Any:
             task, k = job
-            seed = trajectory_seed(config.seed, task.task_id, k)
-            return worker.play.options(num_returns="streaming").remote(task, seed)
+            return worker.play.options(num_returns="streaming").remote(task, seed_of(task, k))
+
+        def seed_of(task: TaskSpec, k: int) -> int:
+            return config.seed if expert else trajectory_seed(config.seed, task.task_id, k)
 
         for (task, k), item in pool.stream(jobs, play, lambda job: f"{job[0].task_id} sample {job[1]}"):
             key = (task.task_id, k)
@@ -298,8 +337,9 @@ def run_on_ray(
                                             meta={"abandoned": "its Ray worker died; played again"})  # fmt: skip
             elif isinstance(item, EpisodeStart):
                 traj = new_trajectory(
-                    entry, task, run_id, namer, item.initial_observation, seed=trajectory_seed(config.seed,
-                    task.task_id, k), sample_index=k, prompt=config.prompt, meta={"ray_worker_pid": item.worker_pid},
+                    entry, task, run_id, namer, item.initial_observation, seed=seed_of(task, k), sample_index=k,
+                    source=Source.EXPERT if expert else Source.SAMPLED, prompt=config.prompt,
+                    meta={"ray_worker_pid": item.worker_pid},
                 )  # fmt: skip
                 store.start_trajectory(traj)
                 writing[key] = traj.id
@@ -320,7 +360,7 @@ def run_on_ray(
         if connected:
             ray.shutdown()
     metrics = summarize(store.trajectories(run_id, status="done"))
-    metrics["model"] = getattr(namer, "identity", namer.model_id)
+    metrics["model"] = getattr(namer, "identity", model)
     metrics["ray"] = {"workers": config.ray_workers, "episodes_retried": pool.retried}
     store.finish_run(run_id, metrics)
     return RunResult(run_id=run_id, store_path=store.path, metrics=metrics)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields, replace
@@ -305,6 +306,24 @@ def _resume_or_start(
     return start_trajectory(
         store, env, entry, task, run_id, llm, seed=seed, sample_index=sample_index, prompt=config.prompt
     )
+
+
+def expert_steps(entry: EnvEntry, env: Environment) -> Iterator[Step]:
+    """The environment's expert playing `env` (already reset) to the end, one stored-form step at a time."""
+    if entry.expert is None:
+        raise ValueError(f"the {entry.name} environment has no expert")
+    for index, reply in enumerate(entry.expert(env)):
+        action = entry.parse_action(reply)
+        start = time.perf_counter()
+        obs, reward, terminated, truncated, info = env.step(action)
+        yield Step(
+            index=index, model_output=reply, action=action, observation=obs, reward=float(reward),
+            terminated=bool(terminated), truncated=bool(truncated), feedback=info.get("feedback"),
+            env_seconds=time.perf_counter() - start,
+            info={k: v for k, v in info.items() if k not in ("feedback", "admissible_actions")},
+        )  # fmt: skip
+        if terminated or truncated:
+            return
 
 
 def start_trajectory(

@@ -210,3 +210,26 @@ def test_ttsi_on_ray_gives_the_in_process_report(cluster, llm):
         [r["confidence"] for r in local["per_input"]], abs=1e-3
     )
     assert on_ray["base"] == local["base"] and on_ray["adapted"] == local["adapted"]
+
+
+def test_a_warm_starts_demos_on_ray_are_the_demos_played_in_process(cluster, tmp_path):
+    """`warm-start --ray`: the expert plays the demos on the workers (no model loaded there) and the store holds the
+    same expert episodes, step for step and with the same seeds, as the demos played in this process."""
+    from agents.types import Source
+    from training.warm_start import WarmStartConfig, WarmStarter
+
+    def demos(config: WarmStartConfig, where: str) -> tuple[list, set]:
+        with Store(tmp_path / f"{where}.db") as store:
+            starter = WarmStarter(store, tmp_path / where, config, make_llm=lambda _weights: None)
+            result = starter._demos({})
+            trajectories = store.trajectories(result["run_id"], status="done")
+            assert all(t.source == Source.EXPERT for t in trajectories) and len(trajectories) == config.demos
+            played = sorted((t.task_id, t.seed, t.success, [(s.action, s.observation) for s in t.steps])
+                            for t in trajectories)  # fmt: skip
+            return played, {t.meta.get("ray_worker_pid") for t in trajectories}
+
+    config = WarmStartConfig(env="household", demos=6)
+    here, _ = demos(config, "here")
+    on_ray, pids = demos(replace(config, ray=cluster, ray_workers=2), "ray")
+    assert on_ray == here and any(success for _t, _s, success, _steps in here)
+    assert None not in pids and os.getpid() not in pids

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from agents.metrics import paired_comparison, wilson_interval
-from agents.runner import RunConfig, make_env, start_trajectory
+from agents.runner import RunConfig, expert_steps, make_env, start_trajectory
 from agents.store import Store
-from agents.types import LLM, Source, Step, Trajectory
+from agents.types import LLM, Source, Trajectory
 from environments.base import EnvEntry, TaskSpec, get_entry
 from training.stages import StageBook, outcomes
 
@@ -79,8 +78,8 @@ class WarmStartConfig:
     seed: int = 0
     """Seed of training and evaluation."""
     ray: str | None = None
-    """Play the held-out evaluation on Ray (the expert's demos are played here): `auto` (a local cluster per
-    stage) or HOST:PORT; None: in this process. Workers build the stage's model themselves."""
+    """Play the expert's demos and the held-out evaluations on Ray: `auto` (a local cluster per stage) or
+    HOST:PORT; None: in this process. Workers build the stage's model themselves."""
     ray_workers: int = 2
     """Episode workers on Ray, each with its own model (or client of a shared server)."""
 
@@ -121,21 +120,8 @@ def expert_trajectory(
         traj = start_trajectory(
             store, env, entry, task, run_id, None, seed=run_config.seed, source=Source.EXPERT, prompt=run_config.prompt
         )
-        for index, reply in enumerate(entry.expert(env)):
-            action = entry.parse_action(reply)
-            start = time.perf_counter()
-            obs, reward, terminated, truncated, info = env.step(action)
-            store.add_step(
-                traj.id,
-                Step(
-                    index=index, model_output=reply, action=action, observation=obs, reward=float(reward),
-                    terminated=bool(terminated), truncated=bool(truncated), feedback=info.get("feedback"),
-                    env_seconds=time.perf_counter() - start,
-                    info={k: v for k, v in info.items() if k not in ("feedback", "admissible_actions")},
-                ),
-            )  # fmt: skip
-            if terminated or truncated:
-                break
+        for step in expert_steps(entry, env):
+            store.add_step(traj.id, step)
         store.finish_trajectory(traj.id)
     finally:
         env.close()
@@ -201,6 +187,21 @@ class WarmStarter:
             run_id = self.store.create_run(asdict(run_config), model=f"expert:{self.config.env}", kind="expert")
             self.stages.mark(0, "demos", "running", {"run_id": run_id}, None)
         tasks = self.entry.load_tasks(run_config.suite, run_config.split, run_config.limit)
+        if self.config.ray:  # the same demos, played by the expert on Ray workers (`--ray`)
+            from agents.ray_runner import run_on_ray
+
+            ray_config = replace(run_config, ray=self.config.ray, ray_workers=self.config.ray_workers)
+            run_on_ray(None, self.store, ray_config, self.entry, tasks, run_id=run_id, expert=True,
+                       on_progress=self.on_progress)  # fmt: skip
+        else:
+            self._demos_here(run_config, run_id, tasks)
+        trajs = self.store.trajectories(run_id, status="done")
+        solved = sum(t.success for t in trajs)
+        self.store.finish_run(run_id, {"trajectories": len(trajs), "successes": solved})
+        return {"run_id": run_id, "episodes": len(trajs), "solved": solved,
+                "steps": sum(len(t.steps) for t in trajs)}  # fmt: skip
+
+    def _demos_here(self, run_config: RunConfig, run_id: str, tasks: list[TaskSpec]) -> None:
         done = {t.task_id for t in self.store.trajectories(run_id, status="done")}
         for t in self.store.trajectories(run_id, status="running"):
             self.store.finish_trajectory(t.id, status="abandoned", meta={"abandoned": "interrupted"})
@@ -214,11 +215,6 @@ class WarmStarter:
         finally:
             for resource in resources.values():
                 resource.close()
-        trajs = self.store.trajectories(run_id, status="done")
-        solved = sum(t.success for t in trajs)
-        self.store.finish_run(run_id, {"trajectories": len(trajs), "successes": solved})
-        return {"run_id": run_id, "episodes": len(trajs), "solved": solved,
-                "steps": sum(len(t.steps) for t in trajs)}  # fmt: skip
 
     def _dataset(self, demo_run: str) -> dict[str, Any]:
         records = sft_records(self.store.trajectories(demo_run, status="done", source=Source.EXPERT))

@@ -47,7 +47,7 @@ def warm_start(
         "auto", help="Backend that plays episodes: vllm, transformers, or auto (vllm if set up)."
     ),
     out_dir: Path = typer.Option(Path("runs/warm-start"), "--out", help="Run directory (store, data, adapter)."),
-    ray: str = typer.Option(None, "--ray", help="Play held-out episodes on Ray: auto (a local cluster) or HOST:PORT."),
+    ray: str = typer.Option(None, "--ray", help="Play demos and held-out episodes on Ray: auto or HOST:PORT."),
     ray_workers: int = typer.Option(2, min=1, help="Episode workers on Ray, each with its own model."),
     seed: int = typer.Option(0, help="Seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest unfinished warm start in OUT."),
