@@ -214,7 +214,7 @@ def run_graph(graph: Any, episodes: list[Episode], max_steps: int) -> list[Episo
 def stream_graph(graph: Any, episodes: list[Episode], max_steps: int) -> Iterator[None]:
     """`run_graph`, yielding after each of the graph's super-steps (LangGraph's `stream`), so that a caller can pass
     on the steps its `on_step` callback collected while the episodes are still being played."""
-    if not any(not e.done for e in episodes):
+    if all(e.done for e in episodes):
         return
     config = {"recursion_limit": 3 * max_steps + 4}
     for _update in graph.stream({"episodes": episodes, "turn": 0}, config=config, stream_mode="updates"):

@@ -70,17 +70,16 @@ RETRIED = object()
 """What `ActorPool.stream` yields for a job whose actor died (the job starts again on a new actor)."""
 
 
-class EpisodeWorker:
-    """A Ray actor: an LLM backend and the environment's resources, playing one episode per call."""
+class _EnvWorker:
+    """What every Ray actor that plays episodes holds (the run's config, the environment's resources) and how it
+    streams an episode back; subclasses say who chooses the actions (`_steps`)."""
 
-    def __init__(self, config_data: dict[str, Any], llm_options: dict[str, Any]) -> None:
-        from agents.llm import make_llm
+    def __init__(self, config_data: dict[str, Any]) -> None:
         from agents.runner import RunConfig
         from environments.base import get_entry
 
         self.config = RunConfig.from_dict(config_data)
         self.entry = get_entry(self.config.env)
-        self.llm = make_llm(self.config.backend, self.config.model, adapter=self.config.adapter, **llm_options)
         self.resources = self.entry.resources()
 
     def pid(self) -> int:
@@ -89,74 +88,72 @@ class EpisodeWorker:
     def play(self, task: TaskSpec, seed: int) -> Iterator[EpisodeStart | Step | EpisodeEnd]:
         """The episode as it is played: its start, each step as soon as it is taken, its end (call it with
         `.options(num_returns="streaming")`)."""
-        from agents.graph import Episode, build_graph, stream_graph
-        from agents.runner import make_env, policy_for, task_tools
+        from agents.runner import make_env
 
         env = make_env(self.entry, task, self.config, self.resources)
-        steps: deque[Step] = deque()
         ended: list[str] = []
         played = 0
         try:
             obs, _ = env.reset(seed=seed)
             yield EpisodeStart(obs, os.getpid())
-            profile = self.entry.prompt(self.config.prompt)
-            messages = [
-                {"role": "system", "content": profile.system},
-                *[dict(m) for m in profile.few_shot],
-                {"role": "user", "content": obs},
-            ]
-            policy = replace(policy_for(self.entry, self.config), seed=seed)
-            graph = build_graph(
-                self.llm, {"episode": env}, self.entry.parse_action, policy, lambda _e, step: steps.append(step),
-                complete_reply=self.entry.complete_reply, on_context_full=lambda _e: ended.append("context_full"),
-            )  # fmt: skip
-            episode = Episode(trajectory_id="episode", messages=messages, tools=task_tools(self.entry, task))
-            for _ in stream_graph(graph, [episode], policy.max_steps):
-                while steps:
-                    played += 1
-                    yield steps.popleft()
-            while steps:
-                played += 1
-                yield steps.popleft()
-        finally:
-            env.close()
-        yield EpisodeEnd(ended[0] if ended else None, played, os.getpid())
-
-    def close(self) -> None:
-        for resource in self.resources.values():
-            resource.close()
-
-
-class ExpertWorker:
-    """A Ray actor: the environment's resources, playing its expert on one episode per call (a warm start's demos)."""
-
-    def __init__(self, config_data: dict[str, Any], _llm_options: dict[str, Any]) -> None:
-        from agents.runner import RunConfig
-        from environments.base import get_entry
-
-        self.config = RunConfig.from_dict(config_data)
-        self.entry = get_entry(self.config.env)
-        self.resources = self.entry.resources()
-
-    def play(self, task: TaskSpec, seed: int) -> Iterator[EpisodeStart | Step | EpisodeEnd]:
-        """As `EpisodeWorker.play`, with the expert choosing the actions."""
-        from agents.runner import expert_steps, make_env
-
-        env = make_env(self.entry, task, self.config, self.resources)
-        played = 0
-        try:
-            obs, _ = env.reset(seed=seed)
-            yield EpisodeStart(obs, os.getpid())
-            for step in expert_steps(self.entry, env):
+            for step in self._steps(env, task, obs, seed, ended):
                 played += 1
                 yield step
         finally:
             env.close()
-        yield EpisodeEnd(None, played, os.getpid())
+        yield EpisodeEnd(ended[0] if ended else None, played, os.getpid())
+
+    def _steps(self, env: Any, task: TaskSpec, obs: str, seed: int, ended: list[str]) -> Iterator[Step]:
+        """The steps of the episode `env` was reset to (`obs`); why it ended early goes into `ended`."""
+        raise NotImplementedError
 
     def close(self) -> None:
         for resource in self.resources.values():
             resource.close()
+
+
+class EpisodeWorker(_EnvWorker):
+    """A Ray actor: an LLM backend and the environment's resources, playing one episode per call."""
+
+    def __init__(self, config_data: dict[str, Any], llm_options: dict[str, Any]) -> None:
+        from agents.llm import make_llm
+
+        super().__init__(config_data)
+        self.llm = make_llm(self.config.backend, self.config.model, adapter=self.config.adapter, **llm_options)
+
+    def _steps(self, env: Any, task: TaskSpec, obs: str, seed: int, ended: list[str]) -> Iterator[Step]:
+        from agents.graph import Episode, build_graph, stream_graph
+        from agents.runner import policy_for, task_tools
+
+        steps: deque[Step] = deque()
+        profile = self.entry.prompt(self.config.prompt)
+        messages = [
+            {"role": "system", "content": profile.system},
+            *[dict(m) for m in profile.few_shot],
+            {"role": "user", "content": obs},
+        ]
+        policy = replace(policy_for(self.entry, self.config), seed=seed)
+        graph = build_graph(
+            self.llm, {"episode": env}, self.entry.parse_action, policy, lambda _e, step: steps.append(step),
+            complete_reply=self.entry.complete_reply, on_context_full=lambda _e: ended.append("context_full"),
+        )  # fmt: skip
+        episode = Episode(trajectory_id="episode", messages=messages, tools=task_tools(self.entry, task))
+        for _ in stream_graph(graph, [episode], policy.max_steps):
+            while steps:  # what the super-step just played
+                yield steps.popleft()
+        yield from steps  # a last node whose update LangGraph did not stream
+
+
+class ExpertWorker(_EnvWorker):
+    """A Ray actor: the environment's resources, playing its expert on one episode per call (a warm start's demos)."""
+
+    def __init__(self, config_data: dict[str, Any], _llm_options: dict[str, Any]) -> None:
+        super().__init__(config_data)
+
+    def _steps(self, env: Any, task: TaskSpec, obs: str, seed: int, ended: list[str]) -> Iterator[Step]:
+        from agents.runner import expert_steps
+
+        return expert_steps(self.entry, env)
 
 
 def connect(address: str, cluster: LocalCluster, workers: int) -> bool:
@@ -298,7 +295,7 @@ def run_on_ray(
     namer = None if expert else llm if llm is not None else _Named(config.model, config.adapter)
     model = f"expert:{entry.name}" if namer is None else namer.model_id
     if run_id is None:
-        run_id = store.create_run(asdict(config), model=model, adapter=namer and namer.adapter)
+        run_id = store.create_run(asdict(config), model=model, adapter=None if namer is None else namer.adapter)
     done: set[tuple[str, int]] = set()
     for traj in store.trajectories(run_id):
         if traj.status == "done":
