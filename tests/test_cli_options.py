@@ -57,7 +57,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "renames": {"epochs": "num_train_epochs", "lr": "learning_rate"},
         # which inputs, which teacher and where it runs: arguments of `ttsi_command`, not of the method's config
         "cli_only": OUTPUT
-        | {"env", "suite", "split", "limit", "teacher", "teacher_backend", "api_base", "threads", "ray", "ray_workers"},
+        | {"env", "suite", "split", "limit", "teacher", "teacher_backend", "api_base", "threads", "ray", "ray_workers"}
+        | {"resume"},
         "code_only": {
             "num_candidates",
             "candidate_temperature",

@@ -183,3 +183,65 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
         assert (got["successes"], got["n"]) == (want["successes"], want["n"]), name
         assert _played(db, got["run_id"]) == _played(tmp_path / "ref" / "kintsugi.db", want["run_id"]), name
     assert report["paired"] == expected["paired"]
+
+
+TTSI = ["tt-si", "--env", "code", "--suite", "easy", "--split", "test", "--limit", "3", "--variant", "tt-icl", "--tau",
+        "1.0", "--k", "1", "--threads", "2", "--json"]  # fmt: skip
+"""TT-SI in context on three code inputs; tau = 1, so every input whose candidates differ is adapted to."""
+TIMING = {"synthesis_seconds", "train_seconds", "answer_seconds", "adaptation_seconds", "confidence"}
+
+
+def _ttsi_inputs(db: Path) -> dict[str, float]:
+    """Stored TT-SI inputs: task id -> when it was stored."""
+    return dict(_query(db, "SELECT task_id, created FROM ttsi_inputs"))
+
+
+def _decided(report: dict) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in report["per_input"]]
+
+
+def test_a_tt_si_run_killed_between_and_inside_inputs_resumes_to_the_uninterrupted_report(tmp_path):
+    """`kintsugi tt-si --out OUT`: killed with SIGKILL at a random point of an input after a random number of inputs
+    were stored, then `--resume`d; the inputs stored before the kill are kept as they were (never run again), each
+    input is stored once, and the report equals an uninterrupted run's."""
+    reference = subprocess.run([*KINTSUGI, *TTSI, "--out", str(tmp_path / "ref")], capture_output=True, text=True,
+                               timeout=600)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads(reference.stdout)
+    assert any(row["uncertain"] for row in expected["per_input"]), "nothing adapted: the resume would skip that path"
+    seconds = [row[0] for row in _query(tmp_path / "ref" / "kintsugi.db", "SELECT seconds FROM ttsi_inputs")]
+    rng = random.Random(0)
+    out = tmp_path / "killed"
+    db = out / "kintsugi.db"
+    k = rng.randint(1, 2)
+    proc = subprocess.Popen([*KINTSUGI, *TTSI, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while proc.poll() is None and len(_ttsi_inputs(db)) < k and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.1, 0.6) * seconds[k])  # into the next input, not to its end
+    before = _ttsi_inputs(db)
+    _kill(proc)
+    assert len(before) == len(_ttsi_inputs(db)) == k, f"the kill meant for input {k + 1} landed elsewhere"
+
+    contradicted = subprocess.run([*KINTSUGI, *TTSI, "--tau", "0.5", "--out", str(out), "--resume"],
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert contradicted.returncode == 2 and "--tau 0.5 contradicts run" in contradicted.stderr, contradicted.stderr
+    # only the execution flags and the folder: the run's settings come from the store
+    done = subprocess.run([*KINTSUGI, "tt-si", "--threads", "2", "--json", "--out", str(out), "--resume"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming run-" in done.stderr
+    report = json.loads(done.stdout)
+    after = _ttsi_inputs(db)
+    assert {task: after[task] for task in before} == before  # kept as stored, not run again
+    assert sorted(after) == sorted(row["task_id"] for row in expected["per_input"])  # the rest, each once
+    assert _decided(report) == _decided(expected)
+    assert [r["confidence"] for r in report["per_input"]] == pytest.approx(
+        [r["confidence"] for r in expected["per_input"]], abs=1e-6
+    )
+    assert {k: v for k, v in report.items() if k not in ("per_input", "adaptation_seconds_per_uncertain")} == {
+        k: v for k, v in expected.items() if k not in ("per_input", "adaptation_seconds_per_uncertain")
+    }
+    with Store(db) as store:
+        runs = [r for r in store.runs() if r["kind"] == "tt-si"]
+        assert len(runs) == 1 and runs[0]["status"] == "done"  # resumed, never begun afresh

@@ -7,12 +7,13 @@ that dies costs its task a rerun on a new worker."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents.llm.base import LLMRecipe
 from environments.base import EnvEntry, TaskSpec
-from training.ttsi import TTSIConfig, TTSIOptions, TTSIResults
+from training.ttsi import TTSIConfig, TTSIOptions, TTSIResults, join_reports
 
 
 class TTSIWorker:
@@ -30,11 +31,12 @@ class TTSIWorker:
         self.teacher = teacher.build(threads=1) if isinstance(teacher, LLMRecipe) else teacher
         self.config, self.options = config, options
 
-    def run(self, task: TaskSpec) -> tuple[TTSIResults, int]:
-        """(the report on `task`, this worker's pid)."""
+    def run(self, task: TaskSpec) -> tuple[TTSIResults, int, float]:
+        """(the report on `task`, this worker's pid, seconds it took)."""
+        start = time.perf_counter()
         report = self.run_env(self.entry, self.llm, [task], self.config, teacher=self.teacher, options=self.options,
                               on_progress=None)  # fmt: skip
-        return report, os.getpid()
+        return report, os.getpid(), time.perf_counter() - start
 
 
 def ttsi_on_ray(
@@ -47,10 +49,11 @@ def ttsi_on_ray(
     options: TTSIOptions,
     address: str,
     workers: int,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_input: Callable[[TaskSpec, TTSIResults, float], None] | None = None,
 ) -> TTSIResults:
     """The environment's TT-SI report on `tasks`, the tasks shared out to `workers` workers on the cluster at
-    `address` (`auto`: a local one for the run); the report's inputs are in task order."""
+    `address` (`auto`: a local one for the run); the report's inputs are in task order. `on_input(task, its report,
+    seconds)` is called as each input finishes (in the order they finish)."""
     import ray
 
     from agents.ray_runner import ActorPool, LocalCluster, connect
@@ -64,19 +67,14 @@ def ttsi_on_ray(
     pool = ActorPool(actor, (entry.name, recipe, config, teacher, options), workers)
     parts: dict[int, Any] = {}
     try:
-        if on_progress:
-            on_progress(0, len(tasks))
         ran = pool.results(list(range(len(tasks))), lambda worker, i: worker.run.remote(tasks[i]),
                            lambda i: tasks[i].task_id)  # fmt: skip
-        for index, (part, _pid) in ran:
+        for index, (part, _pid, seconds) in ran:
             parts[index] = part
-            if on_progress:
-                on_progress(len(parts), len(tasks))
+            if on_input:
+                on_input(tasks[index], part, seconds)
     finally:
         pool.close()
         if connected:
             ray.shutdown()
-    report = parts[0]
-    for index in range(1, len(tasks)):
-        report.extend(parts[index])
-    return report
+    return join_reports([parts[index] for index in range(len(tasks))])

@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.llm.base import LLMRecipe
 from agents.types import LLM, Messages
 from environments.base import EnvEntry, TaskSpec
 from training.uncertainty import ESTIMATORS
+
+if TYPE_CHECKING:
+    from training.ttsi_checkpoint import TTSICheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +326,19 @@ class TTSIResults(Protocol):
     def extend(self, other: Any) -> None: ...
 
 
+def join_reports(parts: Sequence[TTSIResults]) -> TTSIResults:
+    """One report of `parts` (reports of the same settings on other inputs), their inputs in the order given; the
+    parts are left as they were."""
+    import copy
+
+    if not parts:
+        raise ValueError("no inputs to run TT-SI on")
+    report = copy.deepcopy(parts[0])
+    for part in parts[1:]:
+        report.extend(part)
+    return report
+
+
 class EnvTTSI(Protocol):
     """An environment's TT-SI (`EnvEntry.ttsi`): base vs `config.variant` on the same `tasks`, each task on its own
     (so a run can be split over workers); returns its report. Per task (`environments.code.ttsi.code_ttsi`) or per
@@ -367,6 +383,7 @@ def ttsi_command(
     on_progress: Callable[[int, int], None] | None = None,
     ray: str | None = None,
     ray_workers: int = 2,
+    checkpoint: TTSICheckpoint | None = None,
 ) -> dict[str, Any]:
     """`kintsugi tt-si`: base vs the variant on a suite's split (defaults: the environment's suite and held-out
     split); returns the environment's summary plus per-input rows.
@@ -376,6 +393,8 @@ def ttsi_command(
     write them where its TT-SI supports that. `num_threads`: torch CPU threads (1 is fastest on a shared machine).
     `llm`: an already-loaded model to use instead of loading `model`. `ray` (`auto` or HOST:PORT): the tasks are
     shared out to `ray_workers` Ray workers, each with its own model and teacher (`training.ray_ttsi`).
+    `checkpoint` (`training.ttsi_checkpoint`): inputs it holds are read back instead of run, and each input run is
+    kept in it as it finishes (the report is the same either way: every input is adapted to on its own).
     """
     from environments.base import get_entry
 
@@ -400,20 +419,36 @@ def ttsi_command(
         extra = {"api_base": teacher_api_base} if teacher_api_base else {}
         teacher = LLMRecipe(teacher_backend or "transformers", teacher_model, **extra)
     options = options or TTSIOptions()
-    if ray is not None:
+    done: dict[str, TTSIResults] = checkpoint.finished() if checkpoint else {}
+    todo = [task for task in tasks if task.task_id not in done]
+
+    def finished(task: TaskSpec, part: TTSIResults, seconds: float) -> None:
+        done[task.task_id] = part
+        if checkpoint:
+            checkpoint.save(task.task_id, part, seconds)
+        if on_progress:
+            on_progress(len(done), len(tasks))
+
+    if on_progress:
+        on_progress(len(done), len(tasks))
+    if todo and ray is not None:
         from training.ray_ttsi import ttsi_on_ray
 
         recipe = llm.recipe() if llm is not None else LLMRecipe("transformers", model)  # type: ignore[attr-defined]
-        results = ttsi_on_ray(entry, recipe, tasks, config, teacher=teacher, options=options, address=ray,
-                              workers=ray_workers, on_progress=on_progress)  # fmt: skip
-    else:
+        ttsi_on_ray(entry, recipe, todo, config, teacher=teacher, options=options, address=ray, workers=ray_workers,
+                    on_input=finished)  # fmt: skip
+    elif todo:
         if llm is None:
             from agents.llm import make_llm
 
             llm = make_llm("transformers", model, num_threads=num_threads)
         if isinstance(teacher, LLMRecipe):
             teacher = teacher.build()
-        results = run_env(entry, llm, tasks, config, teacher=teacher, options=options, on_progress=on_progress)
+        for task in todo:  # one input at a time, as a Ray worker runs them: each is kept as it finishes
+            start = time.perf_counter()
+            part = run_env(entry, llm, [task], config, teacher=teacher, options=options, on_progress=None)
+            finished(task, part, time.perf_counter() - start)
+    results = join_reports([done[task.task_id] for task in tasks])
     summary = results.summary()
     summary["per_input"] = results.per_input()
     summary["suite"], summary["split"], summary["env"] = suite, split, env
@@ -440,13 +475,17 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     return path
 
 
-def record_report(report: dict[str, Any], out_dir: str | Path, model: str = "smollm2") -> tuple[Path, str]:
-    """`kintsugi tt-si --out OUT`: write the report (`write_report`) and list it in OUT's store as a finished run of
-    kind `tt-si` (its summary as metrics, the report's path under `report`); returns (report path, run id)."""
+def record_report(
+    report: dict[str, Any], out_dir: str | Path, model: str = "smollm2", run_id: str | None = None
+) -> tuple[Path, str]:
+    """`kintsugi tt-si --out OUT`: write the report (`write_report`) and finish its run in OUT's store (kind `tt-si`:
+    `run_id`, or a new one; its summary as metrics, the report's path under `report`); returns (report path, run
+    id)."""
     from agents.store import STORE_NAME, Store
 
     path = write_report(report, out_dir)
     with Store(Path(out_dir) / STORE_NAME) as store:
-        run_id = store.create_run(report.get("config") or {}, kind="tt-si", model=model)
+        if run_id is None:
+            run_id = store.create_run(report.get("config") or {}, kind="tt-si", model=model)
         store.finish_run(run_id, {**{k: v for k, v in report.items() if k != "per_input"}, "report": str(path)})
     return path, run_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -95,19 +96,26 @@ def with_execution_flags(ctx: typer.Context, config: Any) -> Any:
     return replace(config, **typed)
 
 
-def refuse_contradictions(ctx: typer.Context, stored: Any, run_id: str) -> None:
-    """On --resume the stored config rules: a flag typed on the command line that says otherwise is an error."""
-    from dataclasses import fields
+def refuse_contradictions(
+    ctx: typer.Context, stored: Any, run_id: str, renames: Mapping[str, str] | None = None
+) -> None:
+    """On --resume the stored config rules: a flag typed on the command line that says otherwise is an error.
+    `stored`: a config dataclass, or a mapping of stored names to values; `renames`: option name -> stored name
+    where they differ."""
+    from dataclasses import asdict, is_dataclass
 
-    for f in fields(stored):
-        if f.name not in ctx.params:
+    values = asdict(stored) if is_dataclass(stored) else dict(stored)
+    renames = renames or {}
+    for name in ctx.params:
+        key = renames.get(name, name)
+        if key not in values:
             continue
-        source = ctx.get_parameter_source(f.name)
+        source = ctx.get_parameter_source(name)
         if source is None or source.name != "COMMANDLINE":
             continue
-        given, kept = ctx.params[f.name], getattr(stored, f.name)
+        given, kept = ctx.params[name], values[key]
         if given != kept:
-            flag = "--" + f.name.replace("_", "-")
+            flag = "--" + name.replace("_", "-")
             fail(f"{flag} {given} contradicts run {run_id}, which was started with {kept!r}; drop {flag} to resume "
                  "it, or start a new run without --resume")  # fmt: skip
 
