@@ -10,6 +10,9 @@ Household (held out: valid_unseen, unseen task/object/receptacle combinations):
   LLM calls of ReST's first; Agent-R for one iteration from the warm start; TT-SI / TT-D / TT-ICL on the warm start,
   per agent step, on the first games.
 Code (the `graded` suite's test split): base -> ReST iterations 1..R; TT-SI on the base.
+Tools (function calling, test split with unseen tool combinations): base -> warm start (the expert's calls) -> ReST
+iterations; Re-ReST at about ReST's first iteration's calls; Agent-R (MCTS over tool calls); TT-SI / TT-D / TT-ICL
+on the warm start, per agent step.
 
 Every "beats" is a paired test over the same tasks (exact McNemar on discordant pairs, paired-bootstrap interval of
 the difference), never overlapping intervals. Each method's part is a resumable staged run of its own (warm start,
@@ -93,6 +96,8 @@ class StudyConfig:
     """Training tasks tools ReST samples (the first N of train; all 300 by default)."""
     tools_eval_limit: int | None = None
     """Held-out tools tasks (None: all 100 of test)."""
+    tools_ttsi_tasks: int = 20
+    """Held-out tools tasks TT-SI / TT-D / TT-ICL play (per agent step)."""
     ray: str | None = None
     """Play the trainers' episodes and TT-SI's inputs on Ray (`auto` or HOST:PORT); None: in this process."""
     ray_workers: int = 2
@@ -102,6 +107,7 @@ class StudyConfig:
     (a household run for the household parts, a tools run for the tools parts)."""
     parts: tuple[str, ...] = (
         "warm", "rest", "re-rest", "agent-r", "tt-si", "code-rest", "code-tt-si", "tools-warm", "tools-rest",
+        "tools-re-rest", "tools-agent-r", "tools-tt-si",
     )  # fmt: skip
     """Parts of the study to run, in this order."""
     seed: int = 0
@@ -112,7 +118,7 @@ QUICK = StudyConfig(
     household_suite="alfworld-like:pick_heat_then_place", household_max_steps=35, household_demos=40,
     household_eval_limit=None, household_train_tasks=24, rest_iterations=1, rest_epochs=1.0,
     agent_r_tasks=3, ttsi_games=2, ttsi_max_steps=12, code_train_tasks=24, code_samples=2, code_eval_limit=24,
-    code_ttsi_inputs=4, tools_demos=45, tools_train_tasks=30, tools_eval_limit=30,
+    code_ttsi_inputs=4, tools_demos=45, tools_train_tasks=30, tools_eval_limit=30, tools_ttsi_tasks=6,
 )  # fmt: skip
 """A reduced study on one task type (heating; 40 demos are the least that learned here, and only for one type): every
 part trains and evaluates for real, on the 22 held-out heating games."""
@@ -266,6 +272,15 @@ class Study:
         return self.part("agent-r", make)
 
     def tt_si(self) -> dict[str, Any]:
+        c = self.config
+        return self._step_ttsi("tt-si", "household", c.household_suite, "valid_unseen", "warm", c.ttsi_games,
+                               c.ttsi_max_steps)  # fmt: skip
+
+    def _step_ttsi(self, name: str, env: str, suite: str | None, split: str, warm: str, limit: int,
+                   max_steps: int | None) -> dict[str, Any]:  # fmt: skip
+        """TT-SI / TT-D (the environment's expert writes) / TT-ICL on a warm start, judged per agent step, with
+        the AUROC of the estimator's confidence against the base action being valid."""
+
         def work(_: dict[str, Any]) -> dict[str, Any]:
             from agents.metrics import auroc
             from environments.base import get_entry
@@ -273,34 +288,39 @@ class Study:
             from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
 
             c = self.config
-            weights = self.results["warm"]["weights"]
-            entry = get_entry("household")
-            tasks = entry.load_tasks(c.household_suite, "valid_unseen", c.ttsi_games)
+            weights = self.results[warm]["weights"]
+            entry = get_entry(env)
+            tasks = entry.load_tasks(suite, split, limit)
+            steps = max_steps or StepTTSIConfig.max_steps
             variants = ["tt-si", "tt-d", "tt-icl"]
             if c.ray:  # each variant on its own, so the workers play the base episodes once per variant
-                options = TTSIOptions(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
-                reports = {v: self._ttsi_on_ray("household", weights, tasks, TTSIConfig(seed=c.seed, variant=v),
+                options = TTSIOptions(max_steps=steps, max_adaptations=1, prompt="compact")
+                reports = {v: self._ttsi_on_ray(env, weights, tasks, TTSIConfig(seed=c.seed, variant=v),
                                                 "expert", options) for v in variants}  # fmt: skip
             else:
                 from agents.llm import make_llm
 
                 llm = make_llm("transformers", weights, num_threads=2)
-                per_step = StepTTSIConfig(max_steps=c.ttsi_max_steps, max_adaptations=1, prompt="compact")
+                per_step = StepTTSIConfig(max_steps=steps, max_adaptations=1, prompt="compact")
                 reports = run_step_ttsi_variants(
                     llm, entry, tasks, TTSIConfig(seed=c.seed), variants, per_step, teacher="expert"
                 )
             out = {}
             for variant, report in reports.items():
-                steps = [s for e in report.episodes for s in e.judged]
+                judged = [s for e in report.episodes for s in e.judged]
+                games = [e for e in report.episodes if e.judged]
                 out[variant] = report.summary() | {
                     "auroc_confidence_vs_valid_action": auroc(
-                        [s.confidence for s in steps], [s.base_valid for s in steps]
-                    )
+                        [s.confidence for s in judged], [s.base_valid for s in judged]
+                    ),  # None where the environment lists no admissible actions (tools)
+                    "auroc_min_confidence_vs_base_won": auroc(
+                        [min(s.confidence for s in e.judged) for e in games], [e.base_won for e in games]
+                    ),
                 }
             return out
 
-        self.results["tt-si"] = self.book.run(0, "tt-si", work)
-        return self.results["tt-si"]
+        self.results[name] = self.book.run(0, name, work)
+        return self.results[name]
 
     def _ttsi_on_ray(self, env: str, model: str, tasks: list[Any], config: Any, teacher: str | None,
                      options: Any) -> Any:  # fmt: skip
@@ -361,30 +381,71 @@ class Study:
         )
         return self._warm_part("tools-warm", config)
 
-    def tools_rest(self) -> dict[str, Any]:
-        """ReST from the tools warm start: sample the train tasks, keep the successes, fine-tune, evaluate."""
+    def _tools_rest_config(self, **changes: Any) -> Any:
         from training.self_training import SelfTrainConfig
 
         c = self.config
-        config = SelfTrainConfig(
+        settings = dict(
             env="tools", method="rest", base=self.results["tools-warm"]["weights"], prompt="compact",
             finetune="full", iterations=c.rest_iterations, samples=c.household_samples,
             temperature=c.household_temperature, limit=c.tools_train_tasks, eval_limit=c.tools_eval_limit,
             max_per_task=1, epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
             **self.execution(),
         )  # fmt: skip
-        return self.self_train("tools-rest", config, warm="tools-warm")
+        return SelfTrainConfig(**(settings | changes))
+
+    def tools_rest(self) -> dict[str, Any]:
+        """ReST from the tools warm start: sample the train tasks, keep the successes, fine-tune, evaluate."""
+        return self.self_train("tools-rest", self._tools_rest_config(), warm="tools-warm")
+
+    def tools_re_rest(self) -> dict[str, Any]:
+        """One Re-ReST iteration from the tools warm start at about ReST's first iteration's LLM calls (as in the
+        household: half the tasks, one reflection round per failure)."""
+        c = self.config
+        half = max(1, c.tools_train_tasks // 2) if c.household_samples == 1 else c.tools_train_tasks
+        samples = c.household_samples if c.household_samples == 1 else max(1, c.household_samples // 2)
+        config = self._tools_rest_config(method="re-rest", iterations=1, limit=half, samples=samples,
+                                         reflect_rounds=1)  # fmt: skip
+        return self.self_train("tools-re-rest", config, warm="tools-warm")
+
+    def tools_agent_r(self) -> dict[str, Any]:
+        """One Agent-R iteration from the tools warm start: MCTS over tool calls on train tasks (replayed from the
+        seed), revision trajectories, fine-tune, evaluate on test."""
+        from training.agent_r import AgentRConfig, AgentRTrainer
+
+        c = self.config
+        config = AgentRConfig(
+            env="tools", eval_split="test", base=self.results["tools-warm"]["weights"], prompt="compact",
+            finetune="full", iterations=1, limit=c.agent_r_tasks, eval_limit=c.tools_eval_limit,
+            rollout=c.agent_r_rollout,
+            epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+            **self.execution(),
+        )  # fmt: skip
+
+        def make(run: str | None) -> Any:
+            trainer = AgentRTrainer(self.store, self.out / "tools-agent-r", config, self.agents(config.base),
+                                    run_id=run)  # fmt: skip
+            self.seed_eval(trainer.run_id, self._warm_eval("tools-warm"))
+            return trainer
+
+        return self.part("tools-agent-r", make)
+
+    def tools_tt_si(self) -> dict[str, Any]:
+        c = self.config
+        return self._step_ttsi("tools-tt-si", "tools", None, "test", "tools-warm", c.tools_ttsi_tasks, None)
 
     # the whole study ----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
         steps = {"warm": self.warm, "rest": self.rest, "re-rest": self.re_rest, "agent-r": self.agent_r,
                  "tt-si": self.tt_si, "code-rest": self.code_rest, "code-tt-si": self.code_tt_si,
-                 "tools-warm": self.tools_warm, "tools-rest": self.tools_rest}  # fmt: skip
+                 "tools-warm": self.tools_warm, "tools-rest": self.tools_rest, "tools-re-rest": self.tools_re_rest,
+                 "tools-agent-r": self.tools_agent_r, "tools-tt-si": self.tools_tt_si}  # fmt: skip
         needs_warm = {"rest", "re-rest", "agent-r", "tt-si"}
         if needs_warm & set(self.config.parts) and "warm" not in self.config.parts:
             self.warm()
-        if "tools-rest" in self.config.parts and "tools-warm" not in self.config.parts:
+        needs_tools_warm = {"tools-rest", "tools-re-rest", "tools-agent-r", "tools-tt-si"}
+        if needs_tools_warm & set(self.config.parts) and "tools-warm" not in self.config.parts:
             self.tools_warm()
         for part in self.config.parts:
             steps[part]()
@@ -449,20 +510,7 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
     if "rest" in r and "agent-r" in r:
         lines += [_compare(summary, "rest", "agent-r", "household"), ""]
     if "tt-si" in r:
-        lines += ["## Household TT-SI on the warm start (per agent step)", "",
-                  "| variant | games won base / variant | uncertain share of steps | valid action on uncertain steps "
-                  "base / variant | AUROC confidence vs valid action | adaptation s (median) |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for variant, s in r["tt-si"].items():
-            if variant.startswith("_"):  # the stage's own bookkeeping (`_seconds`)
-                continue
-            valid = s["valid_on_uncertain"]
-            lines.append(f"| {variant} | {s['base']['passed']}/{s['base']['n']} / {s['adapted']['passed']}/"
-                         f"{s['adapted']['n']} | {_num(s['uncertain_share'])} | {valid['base']['passed']}/"
-                         f"{valid['base']['n']} / {valid['variant']['passed']}/{valid['variant']['n']} | "
-                         f"{_num(s['auroc_confidence_vs_valid_action'])} | "
-                         f"{_num(s['adaptation_seconds_per_uncertain']['median'], '.1f')} |")  # fmt: skip
-        lines.append("")
+        lines += _step_ttsi_table("Household TT-SI on the warm start (per agent step)", r["tt-si"])
     if "code-rest" in r:
         lines += ["## Code, graded test split (pass@1, greedy)", "", header, "|---|---|---|"]
         its = r["code-rest"]["iterations"]
@@ -480,11 +528,20 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
                   f"| base (default prompt with two expert episodes) | {_rate(w['eval']['base'])} | - |",
                   f"| warm start ({w['demos']['episodes']} expert demos, {w['finetune']}, compact prompt) | "
                   f"{_rate(w['eval']['warm_start'])} | {_paired(w.get('paired'))} (vs base) |"]  # fmt: skip
-        for it in r.get("tools-rest", {}).get("iterations", [])[1:]:
-            lines.append(f"| rest iteration {it['iteration']} (train success {it['train_success_rate']:.3f}, "
-                         f"SFT {it['agent_sft_size']}) | {_iter_rate(it)} | {_paired(it.get('vs_base'))} "
-                         "(vs warm start) |")  # fmt: skip
+        for name in ("tools-rest", "tools-re-rest"):
+            for it in r.get(name, {}).get("iterations", [])[1:]:
+                lines.append(f"| {name.removeprefix('tools-')} iteration {it['iteration']} (train success "
+                             f"{it['train_success_rate']:.3f}, SFT {it['agent_sft_size']}) | {_iter_rate(it)} | "
+                             f"{_paired(it.get('vs_base'))} (vs warm start) |")  # fmt: skip
+        for it in r.get("tools-agent-r", {}).get("iterations", [])[1:]:
+            lines.append(f"| agent-r iteration {it['iteration']} ({it['verified_revisions']} verified revisions) | "
+                         f"{_iter_rate(it)} | {_paired(it.get('vs_base'))} (vs warm start) |")  # fmt: skip
         lines.append("")
+        for other in ("tools-re-rest", "tools-agent-r"):
+            if "tools-rest" in r and other in r:
+                lines += [_compare(summary, "tools-rest", other, "tools"), ""]
+    if "tools-tt-si" in r:
+        lines += _step_ttsi_table("Tools TT-SI on the tools warm start (per agent step)", r["tools-tt-si"])
     if "code-tt-si" in r:
         s = r["code-tt-si"]
         lines += ["## Code TT-SI on the base model", "",
@@ -494,6 +551,25 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
                   f"{s['variant_on_uncertain']['passed']}/{s['variant_on_uncertain']['n']}; AUROC of confidence vs "
                   f"correctness {_num(s['auroc_confidence_vs_correct'])}", ""]  # fmt: skip
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _step_ttsi_table(title: str, part: dict[str, Any]) -> list[str]:
+    lines = [f"## {title}", "",
+             "| variant | games won base / variant | uncertain share of steps | valid action on uncertain steps "
+             "base / variant | AUROC confidence vs valid action | AUROC min confidence vs base won | adaptation s "
+             "(median) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for variant, s in part.items():
+        if variant.startswith("_"):  # the stage's own bookkeeping (`_seconds`)
+            continue
+        valid = s["valid_on_uncertain"]
+        lines.append(f"| {variant} | {s['base']['passed']}/{s['base']['n']} / {s['adapted']['passed']}/"
+                     f"{s['adapted']['n']} | {_num(s['uncertain_share'])} | {valid['base']['passed']}/"
+                     f"{valid['base']['n']} / {valid['variant']['passed']}/{valid['variant']['n']} | "
+                     f"{_num(s['auroc_confidence_vs_valid_action'])} | "
+                     f"{_num(s.get('auroc_min_confidence_vs_base_won'))} | "
+                     f"{_num(s['adaptation_seconds_per_uncertain']['median'], '.1f')} |")  # fmt: skip
+    return [*lines, ""]
 
 
 def _code_tiers(summary: dict[str, Any]) -> str:
