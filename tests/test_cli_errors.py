@@ -62,6 +62,7 @@ CASES = [
     ("nan-temperature", "run --temperature nan --out {d}/o", "Invalid value for '--temperature'"),
     ("unknown-env", "run --env nope --limit 1 --out {d}/o", "unknown environment 'nope'"),
     ("unknown-suite", "run --env code --suite nope --limit 1 --out {d}/o", "unknown suite 'nope'"),
+    ("unknown-tier", "run --env code --suite graded:7 --limit 1 --out {d}/o", "unknown tier 7 in suite 'graded:7'"),
     ("unknown-split", "run --env code --split nope --limit 1 --out {d}/o", "split 'nope' not in"),
     ("missing-task-file", "run --env code --suite {d}/missing.jsonl --out {d}/o", "does not exist"),
     ("task-file-wrong-columns", "run --env code --suite {d}/wrong-columns.jsonl --out {d}/o", "missing or non-string"),

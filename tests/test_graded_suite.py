@@ -16,7 +16,7 @@ import pytest
 
 from environments.code import graded
 from environments.code.grading import build_program
-from environments.code.tasks import BUILTIN_SUITES, load_code_tasks, suite_path
+from environments.code.tasks import BUILTIN_SUITES, TaskFileError, load_code_tasks, suite_path
 from sandboxes import Limits, WarmPool
 
 KEYS = {"prompt", "entry_point", "canonical_solution", "test", "split", "tier", "family"}
@@ -88,6 +88,17 @@ def test_splits_loaded_separately(tasks):
     test = load_code_tasks("graded", "test")
     assert len(train) + len(test) == len(tasks)
     assert {t.data["split"] for t in train} == {"train"} and {t.data["split"] for t in test} == {"test"}
+
+
+def test_a_tier_list_keeps_those_tiers_in_split_order(tasks):
+    test = load_code_tasks("graded", "test")
+    easy = load_code_tasks("graded:1-2", "test")
+    assert [t.task_id for t in easy] == [t.task_id for t in test if t.data["tier"] in (1, 2)]
+    assert [t.task_id for t in load_code_tasks("graded:2,1", "test")] == [t.task_id for t in easy]
+    assert {t.data["tier"] for t in load_code_tasks("graded:4", "train")} == {4}
+    for bad in ("graded:5", "graded:", "graded:1-x", "graded:one"):
+        with pytest.raises(TaskFileError, match="tier"):
+            load_code_tasks(bad)
 
 
 def test_tiers_and_split_proportions(tasks):

@@ -11,6 +11,7 @@ from environments.task_files import TaskFileError, read_jsonl
 DATA_DIR = Path(__file__).parent / "data"
 REQUIRED_KEYS = ("task_id", "prompt", "entry_point", "test")
 BUILTIN_SUITES = ("easy", "graded", "humaneval")
+GRADED_TIERS = (1, 2, 3, 4)
 
 
 def humaneval_path() -> Path:
@@ -36,13 +37,35 @@ def suite_path(suite: str) -> Path:
             raise TaskFileError(f"task file {path} does not exist; pass an existing HumanEval-format .jsonl[.gz]")
         return path
     raise TaskFileError(
-        f"unknown suite {suite!r}; use one of {', '.join(BUILTIN_SUITES)} or the path of a HumanEval-format "
-        ".jsonl[.gz] file"
+        f"unknown suite {suite!r}; use one of {', '.join(BUILTIN_SUITES)} (graded:<tiers> for some tiers) or the "
+        "path of a HumanEval-format .jsonl[.gz] file"
     )
 
 
+def graded_tiers(suite: str) -> tuple[str, frozenset[int] | None]:
+    """`graded:1,2` (or `graded:1-2`) -> ("graded", {1, 2}): the graded suite restricted to some of its tiers."""
+    name, sep, spec = suite.partition(":")
+    if name != "graded" or not sep:
+        return suite, None
+    tiers: set[int] = set()
+    for part in spec.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not (lo.isdigit() and (not dash or hi.isdigit())):
+            raise TaskFileError(f"bad tier list {spec!r} in suite {suite!r}; write graded:1,2 or graded:1-3")
+        tiers.update(range(int(lo), int(hi if dash else lo) + 1))
+    unknown = sorted(t for t in tiers if t not in GRADED_TIERS)
+    if unknown or not tiers:
+        raise TaskFileError(f"unknown tier {', '.join(map(str, unknown)) or '(none)'} in suite {suite!r}; "
+                            f"the graded suite's tiers are {', '.join(map(str, GRADED_TIERS))}")  # fmt: skip
+    return name, frozenset(tiers)
+
+
 def load_code_tasks(suite: str = "easy", split: str | None = None, limit: int | None = None) -> list[TaskSpec]:
-    """Tasks of a built-in suite or a HumanEval-format file, optionally of one split, at most `limit`."""
+    """Tasks of a built-in suite or a HumanEval-format file, optionally of one split, at most `limit`.
+
+    `graded:<tiers>` (`graded:1,2`, `graded:1-2`) keeps only those tiers of the graded suite, in split order.
+    """
+    suite, tiers = graded_tiers(suite)
     path = suite_path(suite)
     tasks: list[TaskSpec] = []
     seen: set[str] = set()
@@ -58,6 +81,8 @@ def load_code_tasks(suite: str = "easy", split: str | None = None, limit: int | 
         if task_split:
             splits.add(task_split)
         if split and task_split and task_split != split:
+            continue
+        if tiers is not None and obj.get("tier") not in tiers:
             continue
         tasks.append(
             TaskSpec(
