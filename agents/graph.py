@@ -202,12 +202,14 @@ def _request(ep: Episode) -> tuple[Messages, list[dict[str, Any]] | None]:
     return native, list(ep.tools)  # type: ignore[return-value]
 
 
-def run_graph(graph: Any, episodes: list[Episode], max_steps: int) -> list[Episode]:
-    """Advance `episodes` until all are done; returns their final state."""
+def run_graph(graph: Any, episodes: list[Episode], max_steps: int, first_turn: int = 0) -> list[Episode]:
+    """Advance `episodes` until all are done; returns their final state. Turn t samples with the policy's seed + t,
+    counted from `first_turn` (a resumed episode's steps so far, so it samples as it would have uninterrupted)."""
     live = [e for e in episodes if not e.done]
     if not live:
         return episodes
-    result = graph.invoke({"episodes": episodes, "turn": 0}, config={"recursion_limit": 3 * max_steps + 4})
+    state = {"episodes": episodes, "turn": first_turn}
+    result = graph.invoke(state, config={"recursion_limit": 3 * max_steps + 4})
     return result["episodes"]
 
 

@@ -167,7 +167,7 @@ def play(
             llm, envs, entry.parse_action, policy, on_step, complete_reply=entry.complete_reply,
             on_context_full=on_context_full,
         )  # fmt: skip
-        run_graph(graph, episodes, policy.max_steps)
+        run_graph(graph, episodes, policy.max_steps, first_turn=min(g.steps for g in games))
     finally:
         for env in envs.values():
             env.close()
@@ -246,6 +246,9 @@ def _run_agent(
         (t, k) for t, k in jobs if not (existing.get((t.task_id, k)) and existing[(t.task_id, k)].status == "done")
     ]
     policy = policy_for(entry, config)
+    # An episode's sampling seed follows its place in the run's jobs, not in what is left to play, so a resumed run
+    # samples what the uninterrupted one would have (one episode at a time, or each on its own on a server).
+    place = {(t.task_id, k): i for i, (t, k) in enumerate(jobs)}
 
     def on_done(_: str) -> None:
         nonlocal done_count
@@ -263,18 +266,19 @@ def _run_agent(
         # finished one is replaced at once (no lock-step turns waiting for the slowest reply).
         lock = threading.Lock()
 
-        def one(index: int, task: TaskSpec, k: int) -> None:
+        def one(index: int, task: TaskSpec, k: int) -> None:  # index: the job's place in the run, not in `pending`
             with lock:
                 g = game(task, k)
             play(llm, store, entry, [g], replace(policy, seed=config.seed + 7919 * index), on_done=on_done, lock=lock)
 
         with ThreadPoolExecutor(max_workers=config.batch_size) as pool:
-            for future in [pool.submit(one, i, task, k) for i, (task, k) in enumerate(pending)]:
+            for future in [pool.submit(one, place[(task.task_id, k)], task, k) for task, k in pending]:
                 future.result()
     else:
         for start in range(0, len(pending), config.batch_size):
             games = [game(task, k) for task, k in pending[start : start + config.batch_size]]
-            play(llm, store, entry, games, replace(policy, seed=config.seed + 7919 * start), on_done=on_done)
+            first = place[(pending[start][0].task_id, pending[start][1])]
+            play(llm, store, entry, games, replace(policy, seed=config.seed + 7919 * first), on_done=on_done)
     finals = store.trajectories(run_id, status="done")
     metrics = summarize(finals)
     metrics["model"] = identity

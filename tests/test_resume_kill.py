@@ -1,9 +1,10 @@
 """A staged command SIGKILLed at a random point of each of its stages resumes from the store alone: no finished unit
 is redone, nothing is stored twice, and the final report equals an uninterrupted run's (same seeds).
 
-The warm start is the staged command checked here end to end through the CLI (expert demos, dataset, LoRA fit, the
-base's and the warm start's held-out evaluations); `kintsugi run`'s own kill test is in `tests/test_agent_run.py`,
-and self-train and agent-r share the warm start's stage book (`training/stages.py`)."""
+Checked here end to end through the CLI: the warm start (expert demos, dataset, LoRA fit, the base's and the warm
+start's held-out evaluations), self-train (the base's evaluation, sampling, fit, the tuned model's evaluation) and
+tt-si (input by input); `kintsugi run`'s own kill test is in `tests/test_agent_run.py`. Agent-R's stages are kept by
+the same stage book (`training/stages.py`)."""
 
 from __future__ import annotations
 
@@ -45,18 +46,26 @@ def _query(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-def _stages(db: Path) -> dict[str, tuple[str, float | None]]:
-    return {stage: (status, sec) for stage, status, sec in _query(db, "SELECT stage, status, seconds FROM stages")}
+Stage = tuple[int, str]
+"""(iteration, stage name), as the stage book keys them."""
 
 
-def _running(db: Path, stage: str) -> bool:
-    """`stage` has begun and not finished: every stage before it is done, and it marked itself running if it does."""
+def _stages(db: Path) -> dict[Stage, tuple[str, float | None]]:
+    rows = _query(db, "SELECT iteration, stage, status, seconds FROM stages")
+    return {(it, stage): (status, sec) for it, stage, status, sec in rows}
+
+
+def _running(db: Path, stage: str | Stage, order: tuple[Stage, ...] | None = None,
+             marks: set[str] = RUNNING_MARK) -> bool:  # fmt: skip
+    """`stage` has begun and not finished: every stage before it (in `order`, by default the warm start's) is done,
+    and it marked itself running if it does (its name is in `marks`)."""
+    order = order or tuple((0, s) for s in STAGES)
+    key = stage if isinstance(stage, tuple) else (0, stage)
     rows = _stages(db)
-    before = STAGES[: STAGES.index(stage)]
-    if not all(rows.get(s, ("",))[0] == "done" for s in before):
+    if not all(rows.get(s, ("",))[0] == "done" for s in order[: order.index(key)]):
         return False
-    status = rows.get(stage, ("",))[0]
-    return status == "running" or (status == "" and stage not in RUNNING_MARK)
+    status = rows.get(key, ("",))[0]
+    return status == "running" or (status == "" and key[1] not in marks)
 
 
 def _demos_done(db: Path) -> int:
@@ -66,12 +75,13 @@ def _demos_done(db: Path) -> int:
     return rows[0][0] if rows else 0
 
 
-def _stage_run(db: Path, stage: str) -> str | None:
-    rows = _query(db, f"SELECT result FROM stages WHERE stage = '{stage}'")
+def _stage_run(db: Path, stage: str | Stage) -> str | None:
+    it, name = stage if isinstance(stage, tuple) else (0, stage)
+    rows = _query(db, f"SELECT result FROM stages WHERE iteration = {it} AND stage = '{name}'")
     return json.loads(rows[0][0]).get("run_id") if rows else None
 
 
-def _stage_steps(db: Path, stage: str) -> int:
+def _stage_steps(db: Path, stage: str | Stage) -> int:
     """Steps committed so far by the agent run of `stage` (an evaluation)."""
     run_id = _stage_run(db, stage)
     sql = f"SELECT COUNT(*) FROM steps s JOIN trajectories t ON s.trajectory_id = t.id WHERE t.run_id = '{run_id}'"
@@ -97,10 +107,11 @@ def _episodes(db: Path) -> dict[str, list[tuple[str, int, str]]]:
         }
 
 
-def _played(db: Path, run_id: str) -> dict[str, list[str]]:
-    """A run's greedy actions per task: equal only if the model that played them is."""
+def _played(db: Path, run_id: str) -> dict[tuple[str, int], list[str]]:
+    """A run's actions per (task, sample): equal only if the model that played them is (and, sampled, its seeds)."""
     with Store(db) as store:
-        return {t.task_id: [s.action for s in t.steps] for t in store.trajectories(run_id, status="done")}
+        return {(t.task_id, t.sample_index): [s.action for s in t.steps]
+                for t in store.trajectories(run_id, status="done")}  # fmt: skip
 
 
 def _start(out: Path) -> subprocess.Popen:
@@ -119,7 +130,7 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
                                timeout=900)  # fmt: skip
     assert reference.returncode == 0, reference.stderr[-3000:]
     expected = json.loads(reference.stdout)
-    seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(tmp_path / "ref" / "kintsugi.db").items()}
+    seconds = {stage: sec or 0.0 for (_, stage), (_, sec) in _stages(tmp_path / "ref" / "kintsugi.db").items()}
     rng = random.Random(0)
     out = tmp_path / "killed"
     db = out / "kintsugi.db"
@@ -132,7 +143,7 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
         while proc.poll() is None and _demos_done(db) < k and not _running(db, "dataset"):
             time.sleep(0.002)
         _kill(proc)
-        if 0 < _demos_done(db) < 40 and _stages(db).get("demos", ("",))[0] == "running":
+        if 0 < _demos_done(db) < 40 and _stages(db).get((0, "demos"), ("",))[0] == "running":
             break
     else:
         pytest.fail("five kills meant for the demos stage all landed after it")
@@ -245,3 +256,77 @@ def test_a_tt_si_run_killed_inside_an_input_resumes_to_the_uninterrupted_report(
     with Store(db) as store:
         runs = [r for r in store.runs() if r["kind"] == "tt-si"]
         assert len(runs) == 1 and runs[0]["status"] == "done"  # resumed, never begun afresh
+
+
+SELF_TRAIN = ["self-train", "--env", "code", "--suite", "graded:1", "--method", "rest", "--limit", "4", "--samples",
+              "2", "--eval-limit", "4", "--epochs", "1", "--finetune", "lora", "--backend", "transformers",
+              "--batch-size", "1", "--seed", "3", "--json"]  # fmt: skip
+"""ReST on four one-liners, two samples each, one episode at a time (so an episode samples the same after a resume)."""
+SELF_TRAIN_STAGES: tuple[Stage, ...] = ((0, "eval"), (1, "sample"), (1, "dataset"), (1, "train"), (1, "eval"))
+"""Its stages in order (`SelfTrainer.run`)."""
+
+
+def _finished(db: Path, run_id: str | None) -> int:
+    rows = _query(db, f"SELECT COUNT(*) FROM trajectories WHERE run_id = '{run_id}' AND status = 'done'")
+    return rows[0][0] if run_id and rows else 0
+
+
+def test_a_self_train_run_killed_in_every_stage_resumes_to_the_uninterrupted_report(tmp_path):
+    """`kintsugi self-train` (ReST): killed with SIGKILL inside the base's evaluation, the sampling, the fit and the
+    tuned model's evaluation in turn (each after a random number of its episodes, the fit early on), then resumed:
+    nothing finished is redone or stored twice, and the report (samples, data, loss, each held-out episode) equals
+    an uninterrupted run's."""
+    ref_db = tmp_path / "ref" / "kintsugi.db"
+    reference = subprocess.run([*KINTSUGI, *SELF_TRAIN, "--out", str(tmp_path / "ref")], capture_output=True,
+                               text=True, timeout=900)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads(reference.stdout)
+    assert expected["iterations"][1]["agent_sft_size"] > 0, "no sample passed: the fit would be skipped"
+    seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(ref_db).items()}
+    sizes = {(0, "eval"): 4, (1, "sample"): 8, (1, "eval"): 4}
+    rng = random.Random(1)
+    out = tmp_path / "killed"
+    db = out / "kintsugi.db"
+    marks = {"eval", "sample"}
+    for stage in ((0, "eval"), (1, "sample"), (1, "train"), (1, "eval")):
+        proc = subprocess.Popen([*KINTSUGI, *SELF_TRAIN, "--out", str(out), *(["--resume"] if db.exists() else [])],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.time() + 600
+        while proc.poll() is None and not _running(db, stage, SELF_TRAIN_STAGES, marks) and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
+        if stage[1] == "train":
+            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+        else:  # after k of its episodes, with at least one to go
+            k = rng.randint(1, sizes[stage] - 1)
+            while proc.poll() is None and _finished(db, _stage_run(db, stage)) < k:
+                time.sleep(0.01)
+        done_before = _episodes(db)
+        _kill(proc)
+        after = _episodes(db)
+        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
+            assert set(finished) <= set(after[run_id])
+        assert _running(db, stage, SELF_TRAIN_STAGES, marks), f"the kill meant for {stage} landed after it"
+        if stage in sizes:
+            assert 0 < _finished(db, _stage_run(db, stage)) < sizes[stage], stage
+
+    done = subprocess.run([*KINTSUGI, *SELF_TRAIN, "--out", str(out), "--resume"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for run_id, finished in _episodes(db).items():  # every run holds each (task, sample) once
+        assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+    with Store(db) as store:
+        trainers = [r for r in store.runs() if r["kind"] == "self-train"]
+        assert len(trainers) == 1 and trainers[0]["status"] == "done"  # resumed, never begun afresh
+        assert len(store.runs()) == 1 + 3  # its base evaluation, sampling and evaluation: each run continued
+    timing = {"stage_seconds"}
+    for got, want in zip(report["iterations"], expected["iterations"], strict=True):
+        assert {k: v for k, v in got.items() if k not in timing | {"train_loss", "adapter"}} == {
+            k: v for k, v in want.items() if k not in timing | {"train_loss", "adapter"}
+        }
+        assert (got["train_loss"] is None) == (want["train_loss"] is None)
+        if want["train_loss"] is not None:
+            assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
+    for stage in ((0, "eval"), (1, "sample"), (1, "eval")):  # the same episodes, action for action
+        assert _played(db, _stage_run(db, stage)) == _played(ref_db, _stage_run(ref_db, stage)), stage
