@@ -9,7 +9,7 @@ BROWSER_STAMP := $(VENV)/.kintsugi-browser
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.kintsugi-vllm
 
-.PHONY: setup setup-extras setup-vllm setup-browser demo test test-fast lint bench clean
+.PHONY: setup setup-extras setup-vllm setup-browser demo demo-warm-start test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -51,11 +51,18 @@ $(VLLM_STAMP):
 	$(VLLM_VENV)/bin/python -c "import vllm"
 	touch $(VLLM_STAMP)
 
+# Self-improvement in one command: the embedded model's greedy pass@1 on the 95 held-out one-liners (tiers 1-2) of
+# the graded code suite, one ReST iteration (4 samples of each of the 141 train tasks at T=0.8, a full fine-tune on
+# its own passing answers), the same held-out tasks again, and a paired test. About 11 minutes on 2 CPUs.
+demo: setup setup-vllm
+	$(VENV)/bin/kintsugi self-train --env code --suite graded:1-2 --method rest --finetune full --epochs 2 \
+		--lr 2e-5 --batch-size 64 --backend vllm --out runs/demo
+
 # The smallest warm start that learns here: 40 expert demos of heating tasks, a full fine-tune, then the base model
 # and the warm start on all 22 held-out (valid_unseen) heating games, with a paired test. 8-15 minutes on 2 CPUs.
-demo: setup setup-vllm
+demo-warm-start: setup setup-vllm
 	$(VENV)/bin/kintsugi warm-start --env household --suite alfworld-like:pick_heat_then_place --demos 40 \
-		--max-steps 35 --backend vllm --out runs/demo
+		--max-steps 35 --backend vllm --out runs/demo-warm-start
 
 test: setup setup-extras setup-vllm setup-browser
 	$(PY) -m pytest -q --durations=15
