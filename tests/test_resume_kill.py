@@ -3,8 +3,8 @@ is redone, nothing is stored twice, and the final report equals an uninterrupted
 
 Checked here end to end through the CLI: the warm start (expert demos, dataset, LoRA fit, the base's and the warm
 start's held-out evaluations), self-train (the base's evaluation, sampling, fit, the tuned model's evaluation) and
-tt-si (input by input); `kintsugi run`'s own kill test is in `tests/test_agent_run.py`. Agent-R's stages are kept by
-the same stage book (`training/stages.py`)."""
+agent-r (the base's evaluation, the tree search tree by tree, fit, evaluation) and tt-si (input by input);
+`kintsugi run`'s own kill test is in `tests/test_agent_run.py`."""
 
 from __future__ import annotations
 
@@ -329,4 +329,97 @@ def test_a_self_train_run_killed_in_every_stage_resumes_to_the_uninterrupted_rep
         if want["train_loss"] is not None:
             assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
     for stage in ((0, "eval"), (1, "sample"), (1, "eval")):  # the same episodes, action for action
+        assert _played(db, _stage_run(db, stage)) == _played(ref_db, _stage_run(ref_db, stage)), stage
+
+
+AGENT_R = ["agent-r", "--env", "household", "--limit", "3", "--eval-limit", "2", "--eval-max-steps", "3",
+           "--search-iterations", "4", "--expansions", "2", "--max-depth", "6", "--rollout", "expert", "--admissible",
+           "map+fill", "--judge", "none", "--thought", "fallback", "--resolve", "expert", "--max-tokens", "16",
+           "--epochs", "1", "--backend", "transformers", "--seed", "3", "--json"]  # fmt: skip
+"""Agent-R on three training games: small trees (the expert values leaves and resolves splices), a short fit."""
+AGENT_R_STAGES: tuple[Stage, ...] = ((0, "eval"), (1, "search"), (1, "dataset"), (1, "train"), (1, "eval"))
+"""Its stages in order (`AgentRTrainer.run`)."""
+
+
+def _trees_done(db: Path, run_id: str | None) -> int:
+    """Trees of a search run revised to the end (the search stage's unit)."""
+    rows = _query(db, f"SELECT stats FROM trees WHERE run_id = '{run_id}' AND kind = 'task'") if run_id else []
+    return sum("task_report" in json.loads(stats) for (stats,) in rows)
+
+
+def test_an_agent_r_run_killed_in_every_stage_resumes_to_the_uninterrupted_report(tmp_path):
+    """`kintsugi agent-r`: killed with SIGKILL inside the base's evaluation, the tree search (after a random number
+    of its trees), the fit and the tuned model's evaluation in turn, then resumed: the trees finished before a kill
+    are kept and not searched again, nothing is stored twice, and the report equals an uninterrupted run's."""
+    ref_db = tmp_path / "ref" / "kintsugi.db"
+    reference = subprocess.run([*KINTSUGI, *AGENT_R, "--out", str(tmp_path / "ref")], capture_output=True,
+                               text=True, timeout=900)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads(reference.stdout)
+    assert expected["iterations"][1]["sft_size"] > 0, "no verified revision: the fit would be skipped"
+    seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(ref_db).items()}
+    steps = {s: _stage_steps(ref_db, s) for s in ((0, "eval"), (1, "eval"))}
+    rng = random.Random(2)
+    out = tmp_path / "killed"
+    db = out / "kintsugi.db"
+    marks = {"eval", "search"}
+    kept: dict[str, tuple] = {}
+    for stage in ((0, "eval"), (1, "search"), (1, "train"), (1, "eval")):
+        proc = subprocess.Popen([*KINTSUGI, *AGENT_R, "--out", str(out), *(["--resume"] if db.exists() else [])],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.time() + 600
+        while proc.poll() is None and not _running(db, stage, AGENT_R_STAGES, marks) and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
+        if stage[1] == "train":
+            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+        elif stage[1] == "search":  # after k of its trees, into the next one
+            k = rng.randint(1, 2)
+            while proc.poll() is None and _trees_done(db, _stage_run(db, stage)) < k:
+                time.sleep(0.01)
+        else:  # after k of its committed steps, with at least one to go
+            k = rng.randint(1, steps[stage] - 1)
+            while proc.poll() is None and _stage_steps(db, stage) < k:
+                time.sleep(0.01)
+        done_before = _episodes(db)
+        _kill(proc)
+        after = _episodes(db)
+        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
+            assert set(finished) <= set(after[run_id])
+        assert _running(db, stage, AGENT_R_STAGES, marks), f"the kill meant for {stage} landed after it"
+        if stage[1] == "search":
+            search_run = _stage_run(db, stage)
+            kept = {task: stats for task, stats in _query(
+                db, f"SELECT task_id, stats FROM trees WHERE run_id = '{search_run}' AND kind = 'task'"
+            ) if "task_report" in json.loads(stats)}  # fmt: skip
+            assert 1 <= len(kept) < 3, "the kill meant for the search landed before its first tree or after its last"
+
+    done = subprocess.run([*KINTSUGI, *AGENT_R, "--out", str(out), "--resume"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    trees = _query(db, f"SELECT task_id, stats FROM trees WHERE run_id = '{search_run}' AND kind = 'task'")
+    for task, stats in kept.items():  # a tree finished before the kill is kept as it was, never grown again
+        assert [s for t, s in trees if t == task] == [stats], task
+    assert _trees_done(db, search_run) == 3
+    episodes = _episodes(db)
+    for run_id, finished in episodes.items():  # every evaluation holds each (task, sample) once
+        if run_id != search_run:
+            assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+
+    def paths(db: Path, run_id: str) -> Counter:  # a search run's finished paths and revisions, by task and source
+        sql = f"SELECT task_id, source FROM trajectories WHERE run_id = '{run_id}' AND status = 'done'"
+        return Counter(_query(db, sql))
+
+    assert paths(db, search_run) == paths(ref_db, _stage_run(ref_db, (1, "search")))  # none kept twice or lost
+    with Store(db) as store:
+        trainers = [r for r in store.runs() if r["kind"] == "agent-r"]
+        assert len(trainers) == 1 and trainers[0]["status"] == "done"  # resumed, never begun afresh
+    skip = {"stage_seconds", "train_loss", "adapter", "search_run_id"}
+    for got, want in zip(report["iterations"], expected["iterations"], strict=True):
+        assert {k: v for k, v in got.items() if k not in skip} == {k: v for k, v in want.items() if k not in skip}
+        assert (got["train_loss"] is None) == (want["train_loss"] is None)
+        if want["train_loss"] is not None:
+            assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
+    for stage in ((0, "eval"), (1, "eval")):  # the same greedy episodes: the refitted adapter is the uninterrupted one
         assert _played(db, _stage_run(db, stage)) == _played(ref_db, _stage_run(ref_db, stage)), stage
