@@ -82,6 +82,9 @@ class StudyConfig:
     """Held-out games played by TT-SI / TT-D / TT-ICL (per agent step, in process: the slowest part)."""
     ttsi_max_steps: int = 50
     """Steps per TT-SI game."""
+    code_suite: str = "graded"
+    """Code suite of ReST and TT-SI (`graded`, or tiers of it such as `graded:1-2`, where the base model already
+    passes about a third)."""
     code_train_tasks: int | None = None
     """Graded train tasks ReST samples (None: all 274)."""
     code_samples: int = 4
@@ -98,6 +101,9 @@ class StudyConfig:
     """Held-out tools tasks (None: all 100 of test)."""
     tools_ttsi_tasks: int = 20
     """Held-out tools tasks TT-SI / TT-D / TT-ICL play (per agent step)."""
+    batch_size: int = 64
+    """Episodes each trainer plays at once (vLLM batches them; 1 makes a transformers study resume sample for
+    sample, as batched generation pads differently)."""
     ray: str | None = None
     """Play the trainers' episodes and TT-SI's inputs on Ray (`auto` or HOST:PORT); None: in this process."""
     ray_workers: int = 2
@@ -219,7 +225,7 @@ class Study:
             base=self.results["warm"]["weights"], prompt="compact", finetune="full",
             iterations=c.rest_iterations, samples=c.household_samples, temperature=c.household_temperature,
             limit=c.household_train_tasks, eval_limit=c.household_eval_limit, max_per_task=1, epochs=c.rest_epochs,
-            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
+            learning_rate=c.rest_learning_rate, batch_size=c.batch_size, seed=c.seed, **self.execution(),
         )  # fmt: skip
         return SelfTrainConfig(**(settings | changes))
 
@@ -261,7 +267,7 @@ class Study:
             limit=c.agent_r_tasks, eval_limit=c.household_eval_limit, epochs=c.rest_epochs,
             max_depth=c.agent_r_max_depth, rollout=c.agent_r_rollout, admissible=c.agent_r_admissible,
             allow_thoughts=c.agent_r_allow_thoughts,
-            learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed, **self.execution(),
+            learning_rate=c.rest_learning_rate, batch_size=c.batch_size, seed=c.seed, **self.execution(),
         )  # fmt: skip
 
         def make(run: str | None) -> Any:
@@ -280,50 +286,95 @@ class Study:
                    max_steps: int | None) -> dict[str, Any]:  # fmt: skip
         """TT-SI / TT-D (the environment's expert writes) / TT-ICL on a warm start, judged per agent step, with
         the AUROC of the estimator's confidence against the base action being valid."""
+        from agents.metrics import auroc
+        from environments.base import get_entry
+        from training.ttsi import TTSIConfig, TTSIOptions
+        from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
 
-        def work(_: dict[str, Any]) -> dict[str, Any]:
-            from agents.metrics import auroc
-            from environments.base import get_entry
-            from training.ttsi import TTSIConfig, TTSIOptions
-            from training.ttsi_steps import StepTTSIConfig, run_step_ttsi_variants
+        c = self.config
+        weights = self.results[warm]["weights"]
+        entry = get_entry(env)
+        steps = max_steps or StepTTSIConfig.max_steps
+        per_step = StepTTSIConfig(max_steps=steps, max_adaptations=1, prompt="compact")
+
+        def run_here(llm: Any, tasks: list[Any]) -> dict[str, Any]:
+            return run_step_ttsi_variants(llm, entry, tasks, TTSIConfig(seed=c.seed), ["tt-si", "tt-d", "tt-icl"],
+                                          per_step, teacher="expert")  # fmt: skip
+
+        def summary(report: Any) -> dict[str, Any]:
+            judged = [s for e in report.episodes for s in e.judged]
+            games = [e for e in report.episodes if e.judged]
+            return report.summary() | {
+                "auroc_confidence_vs_valid_action": auroc(
+                    [s.confidence for s in judged], [s.base_valid for s in judged]
+                ),  # None where the environment lists no admissible actions (tools)
+                "auroc_min_confidence_vs_base_won": auroc(
+                    [min(s.confidence for s in e.judged) for e in games], [e.base_won for e in games]
+                ),
+            }
+
+        options = TTSIOptions(max_steps=steps, max_adaptations=1, prompt="compact")
+        tasks = entry.load_tasks(suite, split, limit)
+        return self._ttsi_part(name, env, weights, tasks, ("tt-si", "tt-d", "tt-icl"), "expert", options, run_here,
+                               summary)  # fmt: skip
+
+    def _ttsi_part(self, name: str, env: str, model: str, tasks: list[Any], variants: tuple[str, ...],
+                   teacher: str | None, options: Any, run_here: Any, summary: Any) -> dict[str, Any]:  # fmt: skip
+        """A TT-SI part, resumable input by input: each variant is a `tt-si` run in the study's store whose inputs
+        are kept as they finish (`training.ttsi_checkpoint`; an input's report does not depend on what ran before
+        it), so a resumed study runs only the inputs it had not finished. `run_here(llm, tasks)` gives every
+        variant's report on `tasks` in this process; on Ray each variant's inputs are shared out to the workers."""
+
+        def work(prior: dict[str, Any]) -> dict[str, Any]:
+            from training.ttsi import TTSIConfig, join_reports
+            from training.ttsi_checkpoint import TTSICheckpoint
 
             c = self.config
-            weights = self.results[warm]["weights"]
-            entry = get_entry(env)
-            tasks = entry.load_tasks(suite, split, limit)
-            steps = max_steps or StepTTSIConfig.max_steps
-            variants = ["tt-si", "tt-d", "tt-icl"]
+            runs = prior.get("runs") or {
+                v: self.store.create_run({"part": name, "variant": v}, kind="tt-si", model=model) for v in variants
+            }
+            self.book.mark(0, name, "running", {"runs": runs}, None)
+            points = {v: TTSICheckpoint(self.store, runs[v]) for v in variants}
+            done = {v: point.finished() for v, point in points.items()}
             if c.ray:  # each variant on its own, so the workers play the base episodes once per variant
-                options = TTSIOptions(max_steps=steps, max_adaptations=1, prompt="compact")
-                reports = {v: self._ttsi_on_ray(env, weights, tasks, TTSIConfig(seed=c.seed, variant=v),
-                                                "expert", options) for v in variants}  # fmt: skip
+                for v in variants:
+                    todo = [t for t in tasks if t.task_id not in done[v]]
+
+                    def keep(task: Any, part: Any, seconds: float, v: str = v) -> None:
+                        points[v].save(task.task_id, part, seconds)
+                        done[v][task.task_id] = part
+
+                    if todo:
+                        self._ttsi_on_ray(env, model, todo, TTSIConfig(seed=c.seed, variant=v), teacher, options,
+                                          keep)  # fmt: skip
             else:
                 from agents.llm import make_llm
 
-                llm = make_llm("transformers", weights, num_threads=2)
-                per_step = StepTTSIConfig(max_steps=steps, max_adaptations=1, prompt="compact")
-                reports = run_step_ttsi_variants(
-                    llm, entry, tasks, TTSIConfig(seed=c.seed), variants, per_step, teacher="expert"
-                )
+                llm = None
+                for task in tasks:
+                    if all(task.task_id in done[v] for v in variants):
+                        continue
+                    llm = llm or make_llm("transformers", model, num_threads=2)
+                    began = time.perf_counter()
+                    reports = run_here(llm, [task])
+                    seconds = time.perf_counter() - began
+                    with self.store.db:  # every variant's report on this input, or none of them
+                        self.store.db.execute("BEGIN")
+                        for v in variants:
+                            points[v].save(task.task_id, reports[v], seconds)
+                    for v in variants:
+                        done[v][task.task_id] = reports[v]
             out = {}
-            for variant, report in reports.items():
-                judged = [s for e in report.episodes for s in e.judged]
-                games = [e for e in report.episodes if e.judged]
-                out[variant] = report.summary() | {
-                    "auroc_confidence_vs_valid_action": auroc(
-                        [s.confidence for s in judged], [s.base_valid for s in judged]
-                    ),  # None where the environment lists no admissible actions (tools)
-                    "auroc_min_confidence_vs_base_won": auroc(
-                        [min(s.confidence for s in e.judged) for e in games], [e.base_won for e in games]
-                    ),
-                }
+            for v in variants:
+                out[v] = summary(join_reports([done[v][t.task_id] for t in tasks])) | {"run_id": runs[v]}
+                self.store.finish_run(runs[v], {k: out[v][k] for k in ("n",) if k in out[v]})
             return out
 
         self.results[name] = self.book.run(0, name, work)
         return self.results[name]
 
     def _ttsi_on_ray(self, env: str, model: str, tasks: list[Any], config: Any, teacher: str | None,
-                     options: Any) -> Any:  # fmt: skip
+                     options: Any, on_input: Any) -> Any:  # fmt: skip
         """One variant's TT-SI report with the inputs shared out to the study's Ray workers."""
         from agents.llm.base import LLMRecipe
         from environments.base import get_entry
@@ -331,7 +382,7 @@ class Study:
 
         c = self.config
         return ttsi_on_ray(get_entry(env), LLMRecipe("transformers", model), tasks, config, teacher=teacher,
-                           options=options, address=c.ray, workers=c.ray_workers)  # fmt: skip
+                           options=options, address=c.ray, workers=c.ray_workers, on_input=on_input)  # fmt: skip
 
     # code ---------------------------------------------------------------------------------------------------------
     def _code_config(self) -> Any:
@@ -339,37 +390,35 @@ class Study:
 
         c = self.config
         return SelfTrainConfig(
-            env="code", suite="graded", method="rest", iterations=c.rest_iterations, samples=c.code_samples,
+            env="code", suite=c.code_suite, method="rest", iterations=c.rest_iterations, samples=c.code_samples,
             temperature=0.8, limit=c.code_train_tasks, eval_limit=c.code_eval_limit, max_per_task=2,
-            finetune="full", epochs=c.rest_epochs, learning_rate=2e-5, batch_size=64, seed=c.seed, **self.execution(),
+            finetune="full", epochs=c.rest_epochs, learning_rate=2e-5, batch_size=c.batch_size, seed=c.seed,
+            **self.execution(),
         )  # fmt: skip
 
     def code_rest(self) -> dict[str, Any]:
         return self.self_train("code-rest", self._code_config())
 
     def code_tt_si(self) -> dict[str, Any]:
-        def work(_: dict[str, Any]) -> dict[str, Any]:
-            from agents.llm import make_llm
-            from agents.metrics import auroc
-            from environments.base import get_entry
-            from environments.code.ttsi import run_ttsi
-            from training.ttsi import TTSIConfig
+        """TT-SI on the base model over graded test inputs, with the AUROC of its confidence against the base
+        answer passing."""
+        from agents.metrics import auroc
+        from environments.base import get_entry
+        from environments.code.ttsi import run_ttsi
+        from training.ttsi import TTSIConfig, TTSIOptions
 
-            c = self.config
-            tasks = get_entry("code").load_tasks("graded", "test", c.code_ttsi_inputs)
-            if c.ray:
-                from training.ttsi import TTSIOptions
+        c = self.config
 
-                report = self._ttsi_on_ray("code", "smollm2", tasks, TTSIConfig(seed=c.seed), None, TTSIOptions())
-            else:
-                report = run_ttsi(make_llm("transformers", "smollm2", num_threads=2), tasks, TTSIConfig(seed=c.seed))
+        def summary(report: Any) -> dict[str, Any]:
             rows = report.results
             return report.summary() | {
                 "auroc_confidence_vs_correct": auroc([r.confidence for r in rows], [r.base_passed for r in rows])
             }
 
-        self.results["code-tt-si"] = self.book.run(0, "code-tt-si", work)
-        return self.results["code-tt-si"]
+        tasks = get_entry("code").load_tasks(c.code_suite, "test", c.code_ttsi_inputs)
+        return self._ttsi_part("code-tt-si", "code", "smollm2", tasks, ("tt-si",), None, TTSIOptions(),
+                               lambda llm, tasks: {"tt-si": run_ttsi(llm, tasks, TTSIConfig(seed=c.seed))},
+                               summary)  # fmt: skip
 
     # tools --------------------------------------------------------------------------------------------------------
     def tools_warm(self) -> dict[str, Any]:
@@ -389,8 +438,8 @@ class Study:
             env="tools", method="rest", base=self.results["tools-warm"]["weights"], prompt="compact",
             finetune="full", iterations=c.rest_iterations, samples=c.household_samples,
             temperature=c.household_temperature, limit=c.tools_train_tasks, eval_limit=c.tools_eval_limit,
-            max_per_task=1, epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
-            **self.execution(),
+            max_per_task=1, epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=c.batch_size,
+            seed=c.seed, **self.execution(),
         )  # fmt: skip
         return SelfTrainConfig(**(settings | changes))
 
@@ -418,7 +467,7 @@ class Study:
             env="tools", eval_split="test", base=self.results["tools-warm"]["weights"], prompt="compact",
             finetune="full", iterations=1, limit=c.agent_r_tasks, eval_limit=c.tools_eval_limit,
             rollout=c.agent_r_rollout,
-            epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=64, seed=c.seed,
+            epochs=c.rest_epochs, learning_rate=c.rest_learning_rate, batch_size=c.batch_size, seed=c.seed,
             **self.execution(),
         )  # fmt: skip
 
@@ -543,7 +592,7 @@ def write_tables(summary: dict[str, Any], path: Path) -> None:
     if "tools-tt-si" in r:
         lines += _step_ttsi_table("Tools TT-SI on the tools warm start (per agent step)", r["tools-tt-si"])
     if "code-tt-si" in r:
-        s = r["code-tt-si"]
+        s = r["code-tt-si"]["tt-si"]
         lines += ["## Code TT-SI on the base model", "",
                   f"inputs {s['inputs']}; base {s['base']['passed']}/{s['base']['n']}, tt-si {s['adapted']['passed']}/"
                   f"{s['adapted']['n']}; uncertain share {_num(s['uncertain_share'])}; on uncertain inputs base "
@@ -710,6 +759,33 @@ def _errorbar(ax: Any, xs: list[float], points: list[tuple], label: str, colour:
     ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, color=colour)
 
 
+def parse_setting(item: str) -> tuple[str, Any]:
+    """`FIELD=VALUE` as a StudyConfig field and its value, typed by the field (`none` for an optional one)."""
+    import math
+    from dataclasses import fields
+
+    name, sep, text = item.partition("=")
+    types = {f.name: str(f.type) for f in fields(StudyConfig) if f.name != "parts"}  # parts: --parts
+    if not sep or name not in types:
+        raise ValueError(f"--set {item}: give FIELD=VALUE with FIELD one of {', '.join(types)}")
+    kind = types[name]
+    if "None" in kind and text.lower() == "none":
+        return name, None
+    try:
+        if kind.startswith("bool"):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return name, text.lower() == "true"
+        if kind.startswith(("int", "float")):
+            value = int(text) if kind.startswith("int") else float(text)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError
+            return name, value
+    except ValueError:
+        raise ValueError(f"--set {item}: {name} takes a {kind} (numbers at least 0)") from None
+    return name, text
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -734,6 +810,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--ttsi-games", type=int, default=None, help="Held-out games TT-SI plays (default 12).")
     parser.add_argument("--ray", default=None, help="Play every part's episodes on Ray: auto or HOST:PORT.")
     parser.add_argument("--ray-workers", type=int, default=2, help="Episode workers on Ray (with --ray).")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="Change one setting of a new study (a StudyConfig field, e.g. code_eval_limit=24; repeatable).",
+    )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -748,6 +828,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or Path("runs/learning-quick" if args.quick else "runs/learning")
     config = replace(QUICK if args.quick else StudyConfig(), backend=args.backend, warm_run=args.warm_run,
                      ray=args.ray, ray_workers=args.ray_workers)  # fmt: skip
+    try:
+        settings = dict(parse_setting(item) for item in args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
+    config = replace(config, **settings)
     if args.rest_iterations is not None:
         config = replace(config, rest_iterations=args.rest_iterations)
     if args.ttsi_games is not None:
@@ -768,6 +853,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_id = prior["id"]
         config = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in prior["config"].items()})
         config = replace(config, ray=args.ray, ray_workers=args.ray_workers)  # where episodes play, not what
+        for name, value in settings.items():  # a resumed study keeps the settings it was started with
+            if getattr(config, name) != value:
+                parser.error(f"--set {name}={value} contradicts study {run_id}, started with {getattr(config, name)}")
         if args.rest_iterations is not None:  # a finished ReST part continues with the iterations it lacks
             config = replace(config, rest_iterations=args.rest_iterations)
         if args.ttsi_games is not None:  # for a TT-SI part not yet run

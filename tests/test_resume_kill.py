@@ -2,9 +2,10 @@
 is redone, nothing is stored twice, and the final report equals an uninterrupted run's (same seeds).
 
 Checked here end to end through the CLI: the warm start (expert demos, dataset, LoRA fit, the base's and the warm
-start's held-out evaluations), self-train (the base's evaluation, sampling, fit, the tuned model's evaluation) and
-agent-r (the base's evaluation, the tree search tree by tree, fit, evaluation) and tt-si (input by input);
-`kintsugi run`'s own kill test is in `tests/test_agent_run.py`."""
+start's held-out evaluations), self-train (the base's evaluation, sampling, fit, the tuned model's evaluation),
+agent-r (the base's evaluation, the tree search tree by tree, fit, evaluation), tt-si (input by input) and the
+learning study (inside a part's trainer, and inside a TT-SI part input by input); `kintsugi run`'s own kill test is
+in `tests/test_agent_run.py`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,39 +153,22 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
 
     # train: one unit with no record until it ends, killed early in it (a kill after it ended could not be redone)
     # evaluations: killed after a random number of their committed steps, with at least one model call to go
+    order = tuple((0, s) for s in STAGES)
     for stage in ("train", "eval_base", "eval"):
-        proc = _start(out)
-        deadline = time.time() + 600
-        while proc.poll() is None and not _running(db, stage) and time.time() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
         if stage == "train":
-            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+            reached = _after(rng.uniform(0.05, 0.3) * seconds[stage])
         else:
             # episodes advance in lock step, one model call per turn: stop after a turn that is not the last
             lengths = _episode_lengths(tmp_path / "ref" / "kintsugi.db", stage)
             turn = rng.randint(1, max(lengths) - 1)
             k = sum(min(n, turn) for n in lengths)
-            while proc.poll() is None and _stage_steps(db, stage) < k:
-                time.sleep(0.01)
-        done_before = _episodes(db)
-        _kill(proc)
-        after = _episodes(db)
-        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
-            assert set(finished) <= set(after[run_id])
-        assert _running(db, stage), f"the kill meant for {stage} landed after it"
+            reached = lambda stage=stage, k=k: _stage_steps(db, stage) >= k  # noqa: E731
+        _kill_inside(ARGS, out, (0, stage), order, RUNNING_MARK, reached)
         killed_in.append(stage)
     assert killed_in == ["demos", "train", "eval_base", "eval"]
 
-    done = subprocess.run([*KINTSUGI, *ARGS, "--out", str(out), "--resume"], capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
-    for run_id, finished in _episodes(db).items():  # every run holds each (task, sample) once
-        assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+    report = _resume_to_end(ARGS, out, "warm-start")
     with Store(db) as store:
-        warm_starts = [r for r in store.runs() if r["kind"] == "warm-start"]
-        assert len(warm_starts) == 1 and warm_starts[0]["status"] == "done"  # resumed, never begun afresh
         assert len([r for r in store.runs() if r["kind"] == "expert"]) == 1  # the demos run was continued
     assert report["demos"]["episodes"] == expected["demos"]["episodes"] == 40
     assert report["sft_examples"] == expected["sft_examples"]
@@ -258,6 +243,61 @@ def test_a_tt_si_run_killed_inside_an_input_resumes_to_the_uninterrupted_report(
         assert len(runs) == 1 and runs[0]["status"] == "done"  # resumed, never begun afresh
 
 
+def _kill_inside(command: list[str], out: Path, stage: Stage, order: tuple[Stage, ...], marks: set[str],
+                 reached: Callable[[], bool], program: list[str] = KINTSUGI) -> None:  # fmt: skip
+    """Start (or resume) `program command` into `out`, wait until `stage` runs and `reached()` holds, SIGKILL it,
+    and check the kill kept every finished episode and landed inside `stage`."""
+    db = out / "kintsugi.db"
+    proc = subprocess.Popen([*program, *command, "--out", str(out), *(["--resume"] if db.exists() else [])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.time() + 600
+    while proc.poll() is None and not _running(db, stage, order, marks) and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
+    while proc.poll() is None and not reached():
+        time.sleep(0.01)
+    done_before = _episodes(db)
+    _kill(proc)
+    after = _episodes(db)
+    for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
+        assert set(finished) <= set(after[run_id])
+    assert _running(db, stage, order, marks), f"the kill meant for {stage} landed after it"
+
+
+def _resume_to_end(command: list[str], out: Path, kind: str, many: set[str] = frozenset()) -> dict:
+    """`command --resume` into `out` to the end: its report, after checking that every run but those in `many` (a
+    search run stores several paths per task) holds each (task, sample) once and that the `kind` run was resumed."""
+    db = out / "kintsugi.db"
+    done = subprocess.run([*KINTSUGI, *command, "--out", str(out), "--resume"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for run_id, finished in _episodes(db).items():
+        if run_id not in many:
+            assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+    with Store(db) as store:
+        runs = [r for r in store.runs() if r["kind"] == kind]
+        assert len(runs) == 1 and runs[0]["status"] == "done"  # resumed, never begun afresh
+    return json.loads(done.stdout)
+
+
+def _reference(command: list[str], out: Path) -> tuple[dict, Path]:
+    """An uninterrupted run of `command` into `out`: its report and its store."""
+    done = subprocess.run([*KINTSUGI, *command, "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout), out / "kintsugi.db"
+
+
+def _after(seconds: float) -> Callable[[], bool]:
+    """True from `seconds` after its first call on (`_kill_inside` first calls it once the stage runs)."""
+    first: list[float] = []
+
+    def reached() -> bool:
+        first or first.append(time.time())
+        return time.time() - first[0] >= seconds
+
+    return reached
+
+
 SELF_TRAIN = ["self-train", "--env", "code", "--suite", "graded:1", "--method", "rest", "--limit", "4", "--samples",
               "2", "--eval-limit", "4", "--epochs", "1", "--finetune", "lora", "--backend", "transformers",
               "--batch-size", "1", "--seed", "3", "--json"]  # fmt: skip
@@ -276,11 +316,7 @@ def test_a_self_train_run_killed_in_every_stage_resumes_to_the_uninterrupted_rep
     tuned model's evaluation in turn (each after a random number of its episodes, the fit early on), then resumed:
     nothing finished is redone or stored twice, and the report (samples, data, loss, each held-out episode) equals
     an uninterrupted run's."""
-    ref_db = tmp_path / "ref" / "kintsugi.db"
-    reference = subprocess.run([*KINTSUGI, *SELF_TRAIN, "--out", str(tmp_path / "ref")], capture_output=True,
-                               text=True, timeout=900)  # fmt: skip
-    assert reference.returncode == 0, reference.stderr[-3000:]
-    expected = json.loads(reference.stdout)
+    expected, ref_db = _reference(SELF_TRAIN, tmp_path / "ref")
     assert expected["iterations"][1]["agent_sft_size"] > 0, "no sample passed: the fit would be skipped"
     seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(ref_db).items()}
     sizes = {(0, "eval"): 4, (1, "sample"): 8, (1, "eval"): 4}
@@ -289,36 +325,17 @@ def test_a_self_train_run_killed_in_every_stage_resumes_to_the_uninterrupted_rep
     db = out / "kintsugi.db"
     marks = {"eval", "sample"}
     for stage in ((0, "eval"), (1, "sample"), (1, "train"), (1, "eval")):
-        proc = subprocess.Popen([*KINTSUGI, *SELF_TRAIN, "--out", str(out), *(["--resume"] if db.exists() else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.time() + 600
-        while proc.poll() is None and not _running(db, stage, SELF_TRAIN_STAGES, marks) and time.time() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
-        if stage[1] == "train":
-            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+        if stage[1] == "train":  # early in the fit
+            reached = _after(rng.uniform(0.05, 0.3) * seconds[stage])
         else:  # after k of its episodes, with at least one to go
             k = rng.randint(1, sizes[stage] - 1)
-            while proc.poll() is None and _finished(db, _stage_run(db, stage)) < k:
-                time.sleep(0.01)
-        done_before = _episodes(db)
-        _kill(proc)
-        after = _episodes(db)
-        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
-            assert set(finished) <= set(after[run_id])
-        assert _running(db, stage, SELF_TRAIN_STAGES, marks), f"the kill meant for {stage} landed after it"
+            reached = lambda stage=stage, k=k: _finished(db, _stage_run(db, stage)) >= k  # noqa: E731
+        _kill_inside(SELF_TRAIN, out, stage, SELF_TRAIN_STAGES, marks, reached)
         if stage in sizes:
             assert 0 < _finished(db, _stage_run(db, stage)) < sizes[stage], stage
 
-    done = subprocess.run([*KINTSUGI, *SELF_TRAIN, "--out", str(out), "--resume"], capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
-    for run_id, finished in _episodes(db).items():  # every run holds each (task, sample) once
-        assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
+    report = _resume_to_end(SELF_TRAIN, out, "self-train")
     with Store(db) as store:
-        trainers = [r for r in store.runs() if r["kind"] == "self-train"]
-        assert len(trainers) == 1 and trainers[0]["status"] == "done"  # resumed, never begun afresh
         assert len(store.runs()) == 1 + 3  # its base evaluation, sampling and evaluation: each run continued
     timing = {"stage_seconds"}
     for got, want in zip(report["iterations"], expected["iterations"], strict=True):
@@ -351,11 +368,7 @@ def test_an_agent_r_run_killed_in_every_stage_resumes_to_the_uninterrupted_repor
     """`kintsugi agent-r`: killed with SIGKILL inside the base's evaluation, the tree search (after a random number
     of its trees), the fit and the tuned model's evaluation in turn, then resumed: the trees finished before a kill
     are kept and not searched again, nothing is stored twice, and the report equals an uninterrupted run's."""
-    ref_db = tmp_path / "ref" / "kintsugi.db"
-    reference = subprocess.run([*KINTSUGI, *AGENT_R, "--out", str(tmp_path / "ref")], capture_output=True,
-                               text=True, timeout=900)  # fmt: skip
-    assert reference.returncode == 0, reference.stderr[-3000:]
-    expected = json.loads(reference.stdout)
+    expected, ref_db = _reference(AGENT_R, tmp_path / "ref")
     assert expected["iterations"][1]["sft_size"] > 0, "no verified revision: the fit would be skipped"
     seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(ref_db).items()}
     steps = {s: _stage_steps(ref_db, s) for s in ((0, "eval"), (1, "eval"))}
@@ -365,28 +378,15 @@ def test_an_agent_r_run_killed_in_every_stage_resumes_to_the_uninterrupted_repor
     marks = {"eval", "search"}
     kept: dict[str, tuple] = {}
     for stage in ((0, "eval"), (1, "search"), (1, "train"), (1, "eval")):
-        proc = subprocess.Popen([*KINTSUGI, *AGENT_R, "--out", str(out), *(["--resume"] if db.exists() else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.time() + 600
-        while proc.poll() is None and not _running(db, stage, AGENT_R_STAGES, marks) and time.time() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, f"ended before {stage}: {proc.stderr.read().decode()[-2000:]}"
-        if stage[1] == "train":
-            time.sleep(rng.uniform(0.05, 0.3) * seconds[stage])
+        if stage[1] == "train":  # early in the fit
+            reached = _after(rng.uniform(0.05, 0.3) * seconds[stage])
         elif stage[1] == "search":  # after k of its trees, into the next one
             k = rng.randint(1, 2)
-            while proc.poll() is None and _trees_done(db, _stage_run(db, stage)) < k:
-                time.sleep(0.01)
+            reached = lambda stage=stage, k=k: _trees_done(db, _stage_run(db, stage)) >= k  # noqa: E731
         else:  # after k of its committed steps, with at least one to go
             k = rng.randint(1, steps[stage] - 1)
-            while proc.poll() is None and _stage_steps(db, stage) < k:
-                time.sleep(0.01)
-        done_before = _episodes(db)
-        _kill(proc)
-        after = _episodes(db)
-        for run_id, finished in done_before.items():  # what was finished before the kill is kept as it was
-            assert set(finished) <= set(after[run_id])
-        assert _running(db, stage, AGENT_R_STAGES, marks), f"the kill meant for {stage} landed after it"
+            reached = lambda stage=stage, k=k: _stage_steps(db, stage) >= k  # noqa: E731
+        _kill_inside(AGENT_R, out, stage, AGENT_R_STAGES, marks, reached)
         if stage[1] == "search":
             search_run = _stage_run(db, stage)
             kept = {task: stats for task, stats in _query(
@@ -394,27 +394,17 @@ def test_an_agent_r_run_killed_in_every_stage_resumes_to_the_uninterrupted_repor
             ) if "task_report" in json.loads(stats)}  # fmt: skip
             assert 1 <= len(kept) < 3, "the kill meant for the search landed before its first tree or after its last"
 
-    done = subprocess.run([*KINTSUGI, *AGENT_R, "--out", str(out), "--resume"], capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = _resume_to_end(AGENT_R, out, "agent-r", many={search_run})
     trees = _query(db, f"SELECT task_id, stats FROM trees WHERE run_id = '{search_run}' AND kind = 'task'")
     for task, stats in kept.items():  # a tree finished before the kill is kept as it was, never grown again
         assert [s for t, s in trees if t == task] == [stats], task
     assert _trees_done(db, search_run) == 3
-    episodes = _episodes(db)
-    for run_id, finished in episodes.items():  # every evaluation holds each (task, sample) once
-        if run_id != search_run:
-            assert all(n == 1 for n in Counter((task, k) for task, k, _ in finished).values()), run_id
 
     def paths(db: Path, run_id: str) -> Counter:  # a search run's finished paths and revisions, by task and source
         sql = f"SELECT task_id, source FROM trajectories WHERE run_id = '{run_id}' AND status = 'done'"
         return Counter(_query(db, sql))
 
     assert paths(db, search_run) == paths(ref_db, _stage_run(ref_db, (1, "search")))  # none kept twice or lost
-    with Store(db) as store:
-        trainers = [r for r in store.runs() if r["kind"] == "agent-r"]
-        assert len(trainers) == 1 and trainers[0]["status"] == "done"  # resumed, never begun afresh
     skip = {"stage_seconds", "train_loss", "adapter", "search_run_id"}
     for got, want in zip(report["iterations"], expected["iterations"], strict=True):
         assert {k: v for k, v in got.items() if k not in skip} == {k: v for k, v in want.items() if k not in skip}
@@ -422,4 +412,71 @@ def test_an_agent_r_run_killed_in_every_stage_resumes_to_the_uninterrupted_repor
         if want["train_loss"] is not None:
             assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
     for stage in ((0, "eval"), (1, "eval")):  # the same greedy episodes: the refitted adapter is the uninterrupted one
+        assert _played(db, _stage_run(db, stage)) == _played(ref_db, _stage_run(ref_db, stage)), stage
+
+
+STUDY_PROGRAM = [sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py")]
+STUDY = ["--parts", "code-rest,code-tt-si", "--backend", "transformers", *[
+    w for setting in ("code_suite=graded:1", "code_train_tasks=4", "code_samples=2", "code_eval_limit=4",
+                      "rest_iterations=1", "rest_epochs=1", "code_ttsi_inputs=2", "batch_size=1", "seed=3")
+    for w in ("--set", setting)]]  # fmt: skip
+"""A learning study of two parts: ReST on four one-liners (two samples each, one episode at a time, a full fine-tune)
+and TT-SI on two held-out ones."""
+STUDY_STAGES: tuple[Stage, ...] = (*SELF_TRAIN_STAGES, (0, "code-rest"), (0, "code-tt-si"))
+"""The ReST part's trainer stages, then the study's own two."""
+
+
+def test_a_learning_study_killed_inside_its_parts_resumes_to_the_uninterrupted_tables(tmp_path):
+    """`benchmarks/learning.py`: killed with SIGKILL inside its ReST part's sampling (after a random number of
+    samples) and fit, then inside its TT-SI part after its first input, then `--resume`d: the study continues the
+    part's own trainer run (one self-train run, one TT-SI run), the TT-SI input stored before the kill is kept as it
+    was, nothing is stored twice, and learning.json's results equal an uninterrupted study's."""
+
+    def study(out: Path, *extra: str) -> dict:
+        done = subprocess.run([*STUDY_PROGRAM, *extra, "--out", str(out)], capture_output=True, text=True,
+                              timeout=900)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads((out / "learning.json").read_text(encoding="utf-8"))
+
+    expected = study(tmp_path / "ref", *STUDY)
+    ref_db = tmp_path / "ref" / "kintsugi.db"
+    assert expected["results"]["code-rest"]["iterations"][1]["agent_sft_size"] > 0, "no sample passed: no fit"
+    seconds = {stage: sec or 0.0 for stage, (_, sec) in _stages(ref_db).items()}
+    rng = random.Random(4)
+    out = tmp_path / "killed"
+    db = out / "kintsugi.db"
+    marks = {"eval", "sample", "code-rest", "code-tt-si"}
+    k = rng.randint(1, 7)
+    reached = lambda: _finished(db, _stage_run(db, (1, "sample"))) >= k  # noqa: E731
+    _kill_inside(STUDY, out, (1, "sample"), STUDY_STAGES, marks, reached, STUDY_PROGRAM)
+    assert 0 < _finished(db, _stage_run(db, (1, "sample"))) < 8
+    _kill_inside(STUDY, out, (1, "train"), STUDY_STAGES, marks, _after(rng.uniform(0.05, 0.3) * seconds[(1, "train")]),
+                 STUDY_PROGRAM)  # fmt: skip
+    _kill_inside(STUDY, out, (0, "code-tt-si"), STUDY_STAGES, marks, lambda: len(_ttsi_inputs(db)) >= 1,
+                 STUDY_PROGRAM)  # fmt: skip
+    before = _ttsi_inputs(db)
+    assert len(before) == 1, "the kill meant for the TT-SI part's second input landed elsewhere"
+
+    refused = subprocess.run([*STUDY_PROGRAM, "--out", str(out), "--resume", "--set", "seed=4"], capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "--set seed=4 contradicts study" in refused.stderr, refused.stderr
+    report = study(out, "--resume")
+    after = _ttsi_inputs(db)
+    assert {task: after[task] for task in before} == before and len(after) == 2  # kept as stored, the other once
+    with Store(db) as store:
+        kinds = Counter(r["kind"] for r in store.runs() if r["status"] == "done")
+        assert len(store.runs()) == sum(kinds.values())  # every run finished: none begun afresh and left behind
+    assert kinds == Counter({"learning": 1, "self-train": 1, "tt-si": 1, "run": 3}), kinds
+    for run_id, finished in _episodes(db).items():  # each (task, sample) once
+        assert all(n == 1 for n in Counter((task, i) for task, i, _ in finished).values()), run_id
+
+    skip = {"stage_seconds", "train_loss", "adapter", "run_id", "_seconds", "per_input",
+            "adaptation_seconds_per_uncertain"}  # fmt: skip
+    got_rest, want_rest = report["results"]["code-rest"], expected["results"]["code-rest"]
+    for got, want in zip(got_rest["iterations"], want_rest["iterations"], strict=True):
+        assert {k: v for k, v in got.items() if k not in skip} == {k: v for k, v in want.items() if k not in skip}
+    assert got_rest["iterations"][1]["train_loss"] == pytest.approx(want_rest["iterations"][1]["train_loss"], rel=1e-4)
+    got_ttsi, want_ttsi = report["results"]["code-tt-si"]["tt-si"], expected["results"]["code-tt-si"]["tt-si"]
+    assert {k: v for k, v in got_ttsi.items() if k not in skip} == {k: v for k, v in want_ttsi.items() if k not in skip}
+    for stage in ((0, "eval"), (1, "sample"), (1, "eval")):  # the same episodes, action for action
         assert _played(db, _stage_run(db, stage)) == _played(ref_db, _stage_run(ref_db, stage)), stage
