@@ -27,7 +27,7 @@ from agents.store import Store
 pytestmark = pytest.mark.slow
 
 KINTSUGI = [sys.executable, "-m", "agents.cli"]
-ARGS = ["warm-start", "--env", "household", "--demos", "40", "--epochs", "0.2", "--eval-limit", "4", "--max-steps",
+ARGS = ["warm-start", "--env", "household", "--demos", "20", "--epochs", "0.2", "--eval-limit", "2", "--max-steps",
         "4", "--finetune", "lora", "--backend", "transformers", "--seed", "3", "--json"]  # fmt: skip
 STAGES = ("demos", "dataset", "train", "eval_base", "eval")
 """The warm start's stages, in order (`WarmStarter.run`)."""
@@ -137,15 +137,15 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
     out = tmp_path / "killed"
     db = out / "kintsugi.db"
 
-    # demos: 40 expert episodes take milliseconds, so the kill comes after a random number of them, not a time
+    # demos: 20 expert episodes take milliseconds, so the kill comes after a random number of them, not a time
     for _ in range(5):
         shutil.rmtree(out, ignore_errors=True)
-        k = rng.randint(1, 39)
+        k = rng.randint(1, 19)
         proc = _start(out)
         while proc.poll() is None and _demos_done(db) < k and not _running(db, "dataset"):
             time.sleep(0.002)
         _kill(proc)
-        if 0 < _demos_done(db) < 40 and _stages(db).get((0, "demos"), ("",))[0] == "running":
+        if 0 < _demos_done(db) < 20 and _stages(db).get((0, "demos"), ("",))[0] == "running":
             break
     else:
         pytest.fail("five kills meant for the demos stage all landed after it")
@@ -170,7 +170,7 @@ def test_a_warm_start_killed_in_every_stage_resumes_to_the_uninterrupted_report(
     report = _resume_to_end(ARGS, out, "warm-start")
     with Store(db) as store:
         assert len([r for r in store.runs() if r["kind"] == "expert"]) == 1  # the demos run was continued
-    assert report["demos"]["episodes"] == expected["demos"]["episodes"] == 40
+    assert report["demos"]["episodes"] == expected["demos"]["episodes"] == 20
     assert report["sft_examples"] == expected["sft_examples"]
     assert report["train"]["train_loss_first"] == pytest.approx(expected["train"]["train_loss_first"], rel=1e-4)
     assert report["train"]["train_loss_last"] == pytest.approx(expected["train"]["train_loss_last"], rel=1e-4)
